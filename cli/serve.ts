@@ -1,0 +1,173 @@
+/**
+ * `mesh-injector serve`: the webhook process. Wires configuration, metrics, TLS and the server together, and
+ * shuts down gracefully: on SIGTERM readiness fails first, then in-flight requests finish, then it exits.
+ */
+import type { Server as HttpsServer } from 'node:https';
+import { pino, type Logger } from 'pino';
+import { ConfigStore } from '../webhook/config-store.js';
+import { CertificateManager } from '../webhook/certificate-manager.js';
+import { DEFAULT_POLICY, serviceDnsNames } from '../webhook/certificate-plan.js';
+import { fetchServerVersion, kubernetesCertificateApi, loadKubeConfig } from '../webhook/cluster.js';
+import type { InjectorConfig } from '../webhook/config.js';
+import { createMetrics } from '../webhook/metrics.js';
+import { supportsNativeSidecars, type ServerVersion } from '../webhook/native-sidecars.js';
+import { buildServer } from '../webhook/server.js';
+import { TlsReloader } from '../webhook/tls-reloader.js';
+
+export interface ServeOptions {
+  port: number;
+  host: string;
+  tlsCert: string;
+  tlsKey: string;
+  config: string;
+  kubeconfig?: string;
+  /** After SIGTERM, how long readiness fails before the server stops taking requests. */
+  shutdownDelayMs: number;
+  logLevel: string;
+  /** Keep the CA, serving certificate and caBundle in the cluster; without it, the files come from elsewhere. */
+  certificates?: ManagedCertificates;
+}
+
+export interface ManagedCertificates {
+  namespace: string;
+  service: string;
+  secret: string;
+  webhookConfiguration: string;
+  /** How often to check for renewal. */
+  checkIntervalMs: number;
+}
+
+export interface RunningWebhook {
+  port: number;
+  /** Fails readiness, waits the shutdown delay, lets in-flight requests finish, then closes. */
+  shutdown(): Promise<void>;
+}
+
+export async function serve(
+  options: ServeOptions,
+  log: Logger = pino({ level: options.logLevel }),
+): Promise<RunningWebhook> {
+  const metrics = createMetrics();
+  const store = new ConfigStore({
+    dir: options.config,
+    log: log.child({ component: 'config' }),
+    onReload: (result) => metrics.configReloads.inc({ result }),
+  });
+  await store.start();
+
+  const apiserver = await apiserverVersion(options.kubeconfig, log);
+  const certificateManager = options.certificates
+    ? await startCertificateManager(options, options.certificates, log.child({ component: 'certificates' }))
+    : undefined;
+  let draining = false;
+  const tls = await TlsReloader.read({ cert: options.tlsCert, key: options.tlsKey });
+  const app = buildServer({
+    logger: log,
+    metrics,
+    tls,
+    state: {
+      config: () => store.current,
+      notReadyReason: () => {
+        if (draining) return 'shutting down';
+        if (!store.current) return `no valid configuration: ${store.lastError ?? 'not loaded yet'}`;
+        return undefined;
+      },
+      nativeSidecars: (config: InjectorConfig) => {
+        const mode = config.values.nativeSidecars;
+        return (
+          mode === 'true' || (mode === 'auto' && apiserver !== undefined && supportsNativeSidecars(apiserver))
+        );
+      },
+    },
+  });
+  await app.listen({ port: options.port, host: options.host });
+  const tlsReloader = new TlsReloader(
+    { cert: options.tlsCert, key: options.tlsKey },
+    app.server as unknown as HttpsServer,
+    log.child({ component: 'tls' }),
+  );
+  tlsReloader.start(tls);
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : options.port;
+  log.info(
+    {
+      port,
+      config: options.config,
+      apiserver: apiserver?.gitVersion ?? 'unknown',
+      ready: store.current !== undefined,
+    },
+    'mesh-injector webhook listening',
+  );
+
+  let closing: Promise<void> | undefined;
+  return {
+    port,
+    shutdown: () =>
+      (closing ??= (async () => {
+        draining = true;
+        log.info({ delayMs: options.shutdownDelayMs }, 'shutting down: readiness now fails');
+        await new Promise((resolve) => setTimeout(resolve, options.shutdownDelayMs));
+        tlsReloader.close();
+        certificateManager?.stop();
+        store.close();
+        await app.close();
+        log.info('shut down');
+      })()),
+  };
+}
+
+/** The first reconcile must succeed before the server can serve; the apiserver may still be coming up. */
+async function startCertificateManager(
+  options: ServeOptions,
+  names: ManagedCertificates,
+  log: Logger,
+): Promise<CertificateManager> {
+  const manager = new CertificateManager({
+    api: kubernetesCertificateApi(loadKubeConfig(options.kubeconfig), names),
+    policy: { ...DEFAULT_POLICY, dnsNames: serviceDnsNames(names.service, names.namespace) },
+    files: { cert: options.tlsCert, key: options.tlsKey },
+    log,
+    caPropagationMs: 5_000,
+  });
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await manager.reconcile();
+      break;
+    } catch (error) {
+      if (attempt >= 30) throw error;
+      log.warn(
+        { attempt, err: (error as Error).message },
+        'could not set up the webhook certificates; retrying',
+      );
+      await new Promise((resolve) => setTimeout(resolve, Math.min(1000 * attempt, 10_000)));
+    }
+  }
+  manager.start(names.checkIntervalMs);
+  return manager;
+}
+
+async function apiserverVersion(
+  kubeconfig: string | undefined,
+  log: Logger,
+): Promise<ServerVersion | undefined> {
+  try {
+    const version = await withTimeout(fetchServerVersion(loadKubeConfig(kubeconfig)), 5_000);
+    log.info({ apiserver: version.gitVersion }, 'apiserver version');
+    return version;
+  } catch (error) {
+    log.warn(
+      { err: (error as Error).message },
+      'apiserver version unknown; nativeSidecars "auto" means classic sidecars',
+    );
+    return undefined;
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) =>
+      setTimeout(() => reject(new Error(`no answer in ${ms} ms`)), ms).unref(),
+    ),
+  ]);
+}

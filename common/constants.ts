@@ -1,0 +1,109 @@
+/**
+ * The sidecar contract: every port, identity, name and label that the webhook, the init program, the manifests'
+ * generators and the tests must agree on. Change a value here and every part follows.
+ */
+
+/** The proxy's identity. Capture rules exempt traffic owned by this uid/gid so the proxy's own connections pass. */
+export const PROXY_UID = 1337;
+export const PROXY_GID = 1337;
+
+export const PORTS = {
+  /** Outbound capture: iptables redirects the app's outgoing TCP here. */
+  outboundCapture: 15001,
+  /** Inbound capture: iptables redirects incoming TCP here. */
+  inboundCapture: 15006,
+  /** HBONE tunnel port; excluded from capture (istio-iptables `-e`). */
+  inboundTunnel: 15008,
+  /** Proxy admin interface, bound to 127.0.0.1 only. */
+  proxyAdmin: 15000,
+  /** Pilot-agent style status port: merged Prometheus metrics and app probe rewrites. */
+  status: 15020,
+  /** Proxy readiness (`/healthz/ready`). */
+  readiness: 15021,
+  /** Proxy Prometheus stats (`/stats/prometheus`). */
+  proxyStats: 15090,
+} as const;
+
+/** Source address the proxy binds for inbound upstream connections, so capture rules can tell them apart. */
+export const INBOUND_PASSTHROUGH_SOURCE_IPV4 = '127.0.0.6';
+export const INBOUND_PASSTHROUGH_SOURCE_IPV6 = '::6';
+
+/** Ports Istio reserves for the sidecar; an app must not claim them for scraping. */
+export const RESERVED_PORTS: readonly number[] = [
+  15000, 15001, 15004, 15006, 15008, 15020, 15021, 15053, 15090,
+];
+
+/** The nat chains the init program owns. Nothing else may create chains with the ISTIO_ prefix. */
+export const CHAINS = {
+  inbound: 'ISTIO_INBOUND',
+  inRedirect: 'ISTIO_IN_REDIRECT',
+  output: 'ISTIO_OUTPUT',
+  redirect: 'ISTIO_REDIRECT',
+  divert: 'ISTIO_DIVERT',
+  tproxy: 'ISTIO_TPROXY',
+  drop: 'ISTIO_DROP',
+} as const;
+export const CHAIN_PREFIX = 'ISTIO_';
+
+export const CONTAINER_NAMES = {
+  init: 'istio-init',
+  proxy: 'istio-proxy',
+} as const;
+
+/** Namespaces Istio's injector never injects into, whatever the labels say. */
+export const IGNORED_NAMESPACES: readonly string[] = [
+  'kube-system',
+  'kube-public',
+  'kube-node-lease',
+  'local-path-storage',
+];
+
+export const LABELS = {
+  /** Namespace label selecting the default revision (evaluated by the MutatingWebhookConfiguration only). */
+  injection: 'istio-injection',
+  revision: 'istio.io/rev',
+  /** Pod label (preferred) or annotation (deprecated): exactly "true" or "false". */
+  inject: 'sidecar.istio.io/inject',
+  tlsMode: 'security.istio.io/tlsMode',
+  canonicalName: 'service.istio.io/canonical-name',
+  canonicalRevision: 'service.istio.io/canonical-revision',
+} as const;
+
+export const ANNOTATIONS = {
+  inject: 'sidecar.istio.io/inject',
+  status: 'sidecar.istio.io/status',
+  revision: 'istio.io/rev',
+  interceptionMode: 'sidecar.istio.io/interceptionMode',
+  includeOutboundIPRanges: 'traffic.sidecar.istio.io/includeOutboundIPRanges',
+  excludeOutboundIPRanges: 'traffic.sidecar.istio.io/excludeOutboundIPRanges',
+  includeInboundPorts: 'traffic.sidecar.istio.io/includeInboundPorts',
+  excludeInboundPorts: 'traffic.sidecar.istio.io/excludeInboundPorts',
+  includeOutboundPorts: 'traffic.sidecar.istio.io/includeOutboundPorts',
+  excludeOutboundPorts: 'traffic.sidecar.istio.io/excludeOutboundPorts',
+  excludeInterfaces: 'traffic.sidecar.istio.io/excludeInterfaces',
+  kubevirtInterfaces: 'traffic.sidecar.istio.io/kubevirtInterfaces',
+  rerouteVirtualInterfaces: 'istio.io/reroute-virtual-interfaces',
+  statusPort: 'status.sidecar.istio.io/port',
+  readinessInitialDelaySeconds: 'readiness.status.sidecar.istio.io/initialDelaySeconds',
+  readinessPeriodSeconds: 'readiness.status.sidecar.istio.io/periodSeconds',
+  readinessFailureThreshold: 'readiness.status.sidecar.istio.io/failureThreshold',
+  proxyCPU: 'sidecar.istio.io/proxyCPU',
+  proxyMemory: 'sidecar.istio.io/proxyMemory',
+  proxyCPULimit: 'sidecar.istio.io/proxyCPULimit',
+  proxyMemoryLimit: 'sidecar.istio.io/proxyMemoryLimit',
+  proxyImage: 'sidecar.istio.io/proxyImage',
+  logLevel: 'sidecar.istio.io/logLevel',
+  componentLogLevel: 'sidecar.istio.io/componentLogLevel',
+  agentLogLevel: 'sidecar.istio.io/agentLogLevel',
+  nativeSidecar: 'sidecar.istio.io/nativeSidecar',
+  mergeMetrics: 'prometheus.istio.io/merge-metrics',
+  defaultContainer: 'kubectl.kubernetes.io/default-container',
+  defaultLogsContainer: 'kubectl.kubernetes.io/default-logs-container',
+  prometheusScrape: 'prometheus.io/scrape',
+  prometheusPort: 'prometheus.io/port',
+  prometheusPath: 'prometheus.io/path',
+} as const;
+
+/** The name of the MutatingWebhookConfiguration this project installs and manages. */
+export const WEBHOOK_CONFIGURATION_NAME = 'mesh-injector';
+export const INJECT_PATH = '/inject';

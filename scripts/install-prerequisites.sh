@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian packages mesh-injector's control plane and kernel tests use. Idempotent; needs root.
+#   scripts/install-prerequisites.sh               everything (CI)
+#   scripts/install-prerequisites.sh control-plane etcd and kubectl only (npm start)
+set -euo pipefail
+scope=${1:-all}
+log() { printf '[install-prerequisites] %s\n' "$*" >&2; }
+
+packages=()
+command -v etcd >/dev/null || packages+=(etcd-server)
+# kubectl from Debian only when none is installed: another kubectl may own /usr/bin/kubectl.
+command -v kubectl >/dev/null || packages+=(kubernetes-client)
+if [ "$scope" = all ]; then
+  # The kube-apiserver build (scripts/build-kube-apiserver.sh) and the kernel tests.
+  command -v go >/dev/null || packages+=(golang-go)
+  command -v rsync >/dev/null || packages+=(rsync)
+  command -v dpkg-source >/dev/null || packages+=(dpkg-dev)
+  [ -d /usr/share/gocode/src/github.com/modern-go/reflect2 ] || packages+=(golang-github-modern-go-reflect2-dev)
+  command -v haproxy >/dev/null || packages+=(haproxy)
+  command -v iptables-legacy-restore >/dev/null || packages+=(iptables)
+  command -v ip >/dev/null || packages+=(iproute2)
+  command -v gcc >/dev/null || packages+=(gcc libc6-dev)
+fi
+
+if [ ${#packages[@]} -eq 0 ]; then
+  log "nothing to install"
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  log "missing: ${packages[*]}; run as root: sudo $0 $scope"
+  exit 1
+fi
+log "installing ${packages[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >&2
+apt-get install -y -q --no-install-recommends "${packages[@]}" >&2

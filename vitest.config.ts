@@ -1,0 +1,17 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: [
+      'common/**/*.test.ts',
+      'webhook/**/*.test.ts',
+      'init/**/*.test.ts',
+      'cli/**/*.test.ts',
+      'test/**/*.test.ts',
+    ],
+    testTimeout: 30_000,
+    hookTimeout: 180_000,
+    // Control-plane and network-namespace suites share the machine's kernel and ports; run files one at a time.
+    fileParallelism: false,
+  },
+});

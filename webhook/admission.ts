@@ -1,0 +1,108 @@
+/**
+ * AdmissionReview (admission.k8s.io/v1 and v1beta1): checking what the apiserver sent, and shaping the answer in
+ * the same apiVersion with the request's uid.
+ */
+import type { V1Pod } from '@kubernetes/client-node';
+import type { Operation } from 'fast-json-patch';
+
+export const REVIEW_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
+export type ReviewVersion = (typeof REVIEW_VERSIONS)[number];
+
+interface GroupVersionKind {
+  group: string;
+  version: string;
+  kind: string;
+}
+
+interface GroupVersionResource {
+  group: string;
+  version: string;
+  resource: string;
+}
+
+export interface AdmissionRequest {
+  uid: string;
+  kind: GroupVersionKind;
+  resource: GroupVersionResource;
+  subResource?: string;
+  name?: string;
+  namespace?: string;
+  operation: string;
+  object?: unknown;
+  dryRun?: boolean;
+}
+
+export interface AdmissionReview {
+  apiVersion: ReviewVersion;
+  request: AdmissionRequest;
+}
+
+export type ParseResult = { ok: true; review: AdmissionReview } | { ok: false; reason: string };
+
+export function parseAdmissionReview(body: unknown): ParseResult {
+  const fail = (reason: string): ParseResult => ({
+    ok: false,
+    reason: `malformed AdmissionReview: ${reason}`,
+  });
+  if (!isObject(body)) return fail('the body is not a JSON object');
+  if (body.kind !== 'AdmissionReview')
+    return fail(`kind is ${JSON.stringify(body.kind)}, want "AdmissionReview"`);
+  if (!REVIEW_VERSIONS.includes(body.apiVersion as ReviewVersion)) {
+    return fail(
+      `apiVersion is ${JSON.stringify(body.apiVersion)}, want one of ${REVIEW_VERSIONS.join(', ')}`,
+    );
+  }
+  const request = body.request;
+  if (!isObject(request)) return fail('request is missing');
+  if (typeof request.uid !== 'string' || request.uid === '') return fail('request.uid is missing');
+  if (typeof request.operation !== 'string') return fail('request.operation is missing');
+  if (!isObject(request.kind) || typeof request.kind.kind !== 'string')
+    return fail('request.kind is missing');
+  if (!isObject(request.resource) || typeof request.resource.resource !== 'string') {
+    return fail('request.resource is missing');
+  }
+  return {
+    ok: true,
+    review: { apiVersion: body.apiVersion as ReviewVersion, request: request as unknown as AdmissionRequest },
+  };
+}
+
+/** A pod CREATE on the core pods resource (not a subresource such as pods/ephemeralcontainers). */
+export function isPodCreate(request: AdmissionRequest): boolean {
+  return (
+    request.operation === 'CREATE' &&
+    request.kind.group === '' &&
+    request.kind.kind === 'Pod' &&
+    request.resource.resource === 'pods' &&
+    !request.subResource
+  );
+}
+
+/** The pod in a pod CREATE, or why it is not one. */
+export function podOf(request: AdmissionRequest): { ok: true; pod: V1Pod } | { ok: false; reason: string } {
+  const pod = request.object;
+  if (!isObject(pod)) return { ok: false, reason: 'malformed AdmissionReview: request.object is not a pod' };
+  if (pod.spec !== undefined && !isObject(pod.spec)) {
+    return { ok: false, reason: 'malformed AdmissionReview: request.object.spec is not an object' };
+  }
+  if (pod.metadata !== undefined && !isObject(pod.metadata)) {
+    return { ok: false, reason: 'malformed AdmissionReview: request.object.metadata is not an object' };
+  }
+  return { ok: true, pod: pod as V1Pod };
+}
+
+export type Verdict = { allowed: true; patch?: Operation[] } | { allowed: false; message: string };
+
+export function admissionResponse(review: AdmissionReview, verdict: Verdict) {
+  const response: Record<string, unknown> = { uid: review.request.uid, allowed: verdict.allowed };
+  if (verdict.allowed && verdict.patch && verdict.patch.length > 0) {
+    response.patchType = 'JSONPatch';
+    response.patch = Buffer.from(JSON.stringify(verdict.patch)).toString('base64');
+  }
+  if (!verdict.allowed) response.status = { code: 400, reason: 'BadRequest', message: verdict.message };
+  return { apiVersion: review.apiVersion, kind: 'AdmissionReview', response };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}

@@ -1,0 +1,95 @@
+/**
+ * The injector's configuration directory (a ConfigMap mount): `template.yaml` (required), `values.yaml` and
+ * `envoy.yaml` (optional). Loading validates everything, including a trial injection, so a configuration that
+ * loads is one that injects.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { V1Pod } from '@kubernetes/client-node';
+import { parse as parseYaml } from 'yaml';
+import { injectPod, type InjectionContext } from './inject.js';
+import { parseSidecarTemplate } from './sidecar-template.js';
+import { parseValues, type InjectorValues } from './values.js';
+
+export const CONFIG_FILES = {
+  template: 'template.yaml',
+  values: 'values.yaml',
+  proxyBootstrap: 'envoy.yaml',
+} as const;
+
+export interface InjectorConfig {
+  values: InjectorValues;
+  template: InjectionContext['template'];
+  proxyBootstrap: string | null;
+}
+
+export class ConfigError extends Error {}
+
+export interface ConfigFiles {
+  templateText: string;
+  valuesText: string | null;
+  proxyBootstrap: string | null;
+}
+
+export async function readConfigFiles(dir: string): Promise<ConfigFiles> {
+  const templateText = await readOptional(join(dir, CONFIG_FILES.template));
+  if (templateText === null) throw new ConfigError(`${join(dir, CONFIG_FILES.template)} does not exist`);
+  return {
+    templateText,
+    valuesText: await readOptional(join(dir, CONFIG_FILES.values)),
+    proxyBootstrap: await readOptional(join(dir, CONFIG_FILES.proxyBootstrap)),
+  };
+}
+
+export async function loadConfig(dir: string): Promise<InjectorConfig> {
+  return parseConfig(await readConfigFiles(dir));
+}
+
+export function parseConfig(files: ConfigFiles): InjectorConfig {
+  let rawValues: unknown;
+  try {
+    rawValues = files.valuesText === null ? undefined : parseYaml(files.valuesText, { maxAliasCount: 0 });
+  } catch (error) {
+    throw new ConfigError(`values.yaml is not valid YAML: ${(error as Error).message}`);
+  }
+  if (files.proxyBootstrap === null && /\{\{\s*proxy\.bootstrap\s*\}\}/.test(files.templateText)) {
+    throw new ConfigError(
+      `template.yaml uses proxy.bootstrap, but ${CONFIG_FILES.proxyBootstrap} is missing`,
+    );
+  }
+  const config: InjectorConfig = {
+    values: wrap(() => parseValues(rawValues)),
+    template: wrap(() => parseSidecarTemplate(files.templateText)),
+    proxyBootstrap: files.proxyBootstrap,
+  };
+  for (const nativeSidecars of [false, true]) {
+    const trial = wrap(() => injectPod(TRIAL_POD, 'default', { ...config, nativeSidecars }));
+    if (trial.outcome !== 'injected') throw new ConfigError(`a trial injection was denied: ${trial.message}`);
+  }
+  return config;
+}
+
+const TRIAL_POD: V1Pod = {
+  apiVersion: 'v1',
+  kind: 'Pod',
+  metadata: { name: 'trial', namespace: 'default', labels: { app: 'trial' } },
+  spec: { containers: [{ name: 'app', image: 'example.com/app:1', ports: [{ containerPort: 8080 }] }] },
+};
+
+function wrap<T>(load: () => T): T {
+  try {
+    return load();
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError((error as Error).message);
+  }
+}
+
+async function readOptional(path: string): Promise<string | null> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+}

@@ -1,0 +1,242 @@
+import type { V1Pod } from '@kubernetes/client-node';
+import { describe, expect, it } from 'vitest';
+import { shippedContext, typicalPod } from '../test/fixtures/pods.js';
+import { injectPod, type InjectionContext } from './inject.js';
+import { parseStatus } from './status.js';
+
+async function inject(pod: V1Pod, overrides: Partial<InjectionContext> = {}): Promise<V1Pod> {
+  const result = injectPod(pod, 'shop', await shippedContext(overrides));
+  if (result.outcome !== 'injected') throw new Error(result.message);
+  return result.pod;
+}
+
+const names = (containers: { name: string }[] | undefined) => (containers ?? []).map((c) => c.name);
+
+describe('injecting a pod', () => {
+  it('adds istio-init and, last among containers, istio-proxy (classic layout)', async () => {
+    const pod = await inject(typicalPod());
+    expect(names(pod.spec?.initContainers)).toEqual(['istio-init']);
+    expect(names(pod.spec?.containers)).toEqual(['web', 'istio-proxy']);
+  });
+
+  it('runs mesh-iptables with the rendered capture arguments', async () => {
+    const pod = await inject(
+      typicalPod({ annotations: { 'traffic.sidecar.istio.io/excludeInboundPorts': '9090' } }),
+    );
+    const init = pod.spec?.initContainers?.[0];
+    expect(init?.command).toEqual(['mesh-iptables']);
+    expect(init?.args).toContain('15090,15021,9090,15020');
+  });
+
+  it('gives the init container only NET_ADMIN and NET_RAW, and the proxy no capability as uid 1337', async () => {
+    const pod = await inject(typicalPod());
+    const init = pod.spec?.initContainers?.[0];
+    const proxy = pod.spec?.containers.at(-1);
+    expect(init?.securityContext?.capabilities).toEqual({ add: ['NET_ADMIN', 'NET_RAW'], drop: ['ALL'] });
+    expect(init?.securityContext?.privileged).toBe(false);
+    expect(proxy?.securityContext).toMatchObject({
+      runAsUser: 1337,
+      runAsGroup: 1337,
+      runAsNonRoot: true,
+      readOnlyRootFilesystem: true,
+      allowPrivilegeEscalation: false,
+      privileged: false,
+      capabilities: { drop: ['ALL'] },
+    });
+    expect(proxy?.securityContext?.capabilities?.add).toBeUndefined();
+  });
+
+  it('puts the user init containers before istio-init, so they are not captured', async () => {
+    const original = typicalPod();
+    original.spec!.initContainers = [{ name: 'migrate', image: 'registry.example.com/shop/migrate:1' }];
+    const pod = await inject(original);
+    expect(names(pod.spec?.initContainers)).toEqual(['migrate', 'istio-init']);
+  });
+
+  it('makes the proxy a native sidecar right after istio-init when native sidecars are on', async () => {
+    const original = typicalPod();
+    original.spec!.initContainers = [{ name: 'migrate', image: 'registry.example.com/shop/migrate:1' }];
+    const pod = await inject(original, { nativeSidecars: true });
+    expect(names(pod.spec?.initContainers)).toEqual(['istio-init', 'istio-proxy', 'migrate']);
+    expect(pod.spec?.initContainers?.[1]?.restartPolicy).toBe('Always');
+    expect(names(pod.spec?.containers)).toEqual(['web']);
+    expect(pod.spec?.initContainers?.[1]?.lifecycle).toBeUndefined();
+  });
+
+  it('lets the pod annotation override the native-sidecar setting both ways', async () => {
+    const optIn = await inject(typicalPod({ annotations: { 'sidecar.istio.io/nativeSidecar': 'true' } }));
+    expect(names(optIn.spec?.initContainers)).toEqual(['istio-init', 'istio-proxy']);
+    const optOut = await inject(typicalPod({ annotations: { 'sidecar.istio.io/nativeSidecar': 'false' } }), {
+      nativeSidecars: true,
+    });
+    expect(names(optOut.spec?.containers)).toEqual(['web', 'istio-proxy']);
+  });
+
+  it('puts the proxy first with a postStart wait when the app must wait for it (classic layout)', async () => {
+    const pod = await inject(
+      typicalPod({ annotations: { 'proxy.istio.io/config': '{"holdApplicationUntilProxyStarts": true}' } }),
+    );
+    expect(names(pod.spec?.containers)).toEqual(['istio-proxy', 'web']);
+    expect(pod.spec?.containers[0]?.lifecycle?.postStart?.exec?.command?.join(' ')).toContain(
+      '/dev/tcp/127.0.0.1/15021',
+    );
+  });
+
+  it('ignores holdApplicationUntilProxyStarts for native sidecars, which start first anyway', async () => {
+    const context = await shippedContext({ nativeSidecars: true });
+    const values = { ...context.values, holdApplicationUntilProxyStarts: true };
+    const result = injectPod(typicalPod(), 'shop', { ...context, values });
+    expect(result.outcome === 'injected' && result.pod.spec?.initContainers?.[1]?.lifecycle).toBeUndefined();
+  });
+
+  it('adds no init container when interception is NONE', async () => {
+    const pod = await inject(typicalPod({ annotations: { 'sidecar.istio.io/interceptionMode': 'NONE' } }));
+    expect(pod.spec?.initContainers).toBeUndefined();
+    expect(names(pod.spec?.containers)).toEqual(['web', 'istio-proxy']);
+  });
+
+  it('drops the proxy probes when the status port is 0', async () => {
+    const pod = await inject(typicalPod({ annotations: { 'status.sidecar.istio.io/port': '0' } }));
+    const proxy = pod.spec?.containers.at(-1);
+    expect(proxy?.readinessProbe).toBeUndefined();
+    expect(proxy?.startupProbe).toBeUndefined();
+  });
+
+  it('applies the readiness annotations to the proxy probe', async () => {
+    const pod = await inject(
+      typicalPod({
+        annotations: {
+          'readiness.status.sidecar.istio.io/initialDelaySeconds': '100',
+          'readiness.status.sidecar.istio.io/periodSeconds': '200',
+          'readiness.status.sidecar.istio.io/failureThreshold': '300',
+        },
+      }),
+    );
+    expect(pod.spec?.containers.at(-1)?.readinessProbe).toMatchObject({
+      initialDelaySeconds: 100,
+      periodSeconds: 200,
+      failureThreshold: 300,
+      httpGet: { port: 15021, path: '/healthz/ready' },
+    });
+  });
+
+  it("records what it added in sidecar.istio.io/status, in Istio's key order", async () => {
+    const pod = await inject(typicalPod());
+    const status = pod.metadata?.annotations?.['sidecar.istio.io/status'] ?? '';
+    expect(Object.keys(JSON.parse(status))).toEqual([
+      'initContainers',
+      'containers',
+      'volumes',
+      'imagePullSecrets',
+      'revision',
+    ]);
+    expect(parseStatus(status)).toEqual({
+      initContainers: ['istio-init'],
+      containers: ['istio-proxy'],
+      volumes: ['istio-envoy'],
+      imagePullSecrets: [],
+      revision: 'default',
+    });
+  });
+
+  it('sets the default container only when absent, and the scrape annotations only when the app has none', async () => {
+    const plain = await inject(typicalPod());
+    expect(plain.metadata?.annotations).toMatchObject({
+      'kubectl.kubernetes.io/default-container': 'web',
+      'kubectl.kubernetes.io/default-logs-container': 'web',
+      'prometheus.io/scrape': 'true',
+      'prometheus.io/port': '15090',
+      'prometheus.io/path': '/stats/prometheus',
+    });
+    const own = await inject(
+      typicalPod({
+        annotations: { 'kubectl.kubernetes.io/default-container': 'other', 'prometheus.io/port': '9102' },
+      }),
+    );
+    expect(own.metadata?.annotations?.['kubectl.kubernetes.io/default-container']).toBe('other');
+    expect(own.metadata?.annotations?.['prometheus.io/port']).toBe('9102');
+    expect(own.metadata?.annotations?.['prometheus.io/scrape']).toBeUndefined();
+  });
+
+  it("adds Istio's workload labels without overwriting the pod's own", async () => {
+    const pod = await inject(
+      typicalPod({ labels: { app: 'web', version: 'v2', 'security.istio.io/tlsMode': 'disabled' } }),
+    );
+    expect(pod.metadata?.labels).toMatchObject({
+      app: 'web',
+      'security.istio.io/tlsMode': 'disabled',
+      'service.istio.io/canonical-name': 'web',
+      'service.istio.io/canonical-revision': 'v2',
+    });
+  });
+
+  it('leaves the original pod object untouched', async () => {
+    const original = typicalPod();
+    const copy = structuredClone(original);
+    await inject(original);
+    expect(original).toEqual(copy);
+  });
+
+  it('denies a pod with an invalid annotation, adding nothing', async () => {
+    const result = injectPod(
+      typicalPod({ annotations: { 'traffic.sidecar.istio.io/excludeOutboundPorts': '80 -j ACCEPT' } }),
+      'shop',
+      await shippedContext(),
+    );
+    expect(result.outcome).toBe('denied');
+    expect(result.outcome === 'denied' && result.message).toContain(
+      'traffic.sidecar.istio.io/excludeOutboundPorts',
+    );
+  });
+
+  describe('re-injection', () => {
+    it.each([
+      ['classic', false],
+      ['native', true],
+    ])('gives the same pod when the pod is already injected (%s)', async (_layout, nativeSidecars) => {
+      const original = typicalPod();
+      original.spec!.initContainers = [{ name: 'migrate', image: 'registry.example.com/shop/migrate:1' }];
+      original.spec!.volumes = [{ name: 'data', emptyDir: {} }];
+      const once = await inject(original, { nativeSidecars });
+      const twice = await inject(once, { nativeSidecars });
+      expect(twice).toEqual(once);
+    });
+
+    it('moves a classic sidecar into the native layout without duplicating it', async () => {
+      const classic = await inject(typicalPod());
+      const native = await inject(classic, { nativeSidecars: true });
+      expect(names(native.spec?.initContainers)).toEqual(['istio-init', 'istio-proxy']);
+      expect(names(native.spec?.containers)).toEqual(['web']);
+      expect(native.spec?.volumes?.filter((v) => v.name === 'istio-envoy')).toHaveLength(1);
+    });
+
+    it('follows changed annotations on re-injection', async () => {
+      const once = await inject(typicalPod());
+      once.metadata!.annotations!['traffic.sidecar.istio.io/excludeInboundPorts'] = '9000';
+      const twice = await inject(once);
+      expect(twice.spec?.initContainers?.[0]?.args).toContain('15090,15021,9000,15020');
+      expect(names(twice.spec?.initContainers)).toEqual(['istio-init']);
+    });
+  });
+
+  describe("the pod's own container with an injected name (customizing injection)", () => {
+    it('overlays its fields on the injected container and keeps the injected image for image "auto"', async () => {
+      const original = typicalPod();
+      original.spec!.containers.push({
+        name: 'istio-proxy',
+        image: 'auto',
+        resources: { limits: { memory: '256Mi' } },
+      });
+      const pod = await inject(original);
+      const proxy = pod.spec?.containers.find((c) => c.name === 'istio-proxy');
+      expect(names(pod.spec?.containers)).toEqual(['web', 'istio-proxy']);
+      expect(proxy?.image).toMatch(/envoy/);
+      expect(proxy?.resources).toEqual({ limits: { memory: '256Mi' } });
+      expect(proxy?.securityContext?.runAsUser).toBe(1337);
+      expect(JSON.parse(pod.metadata?.annotations?.['proxy.istio.io/overrides'] ?? '{}')).toEqual({
+        containers: [{ name: 'istio-proxy', image: 'auto', resources: { limits: { memory: '256Mi' } } }],
+      });
+      expect(await inject(pod)).toEqual(pod);
+    });
+  });
+});

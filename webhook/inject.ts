@@ -1,0 +1,239 @@
+/**
+ * Injection proper: pod in, injected pod out. Pure: no I/O, no clock, no randomness, so injecting an injected pod
+ * gives the same pod, and the patch is the difference of two plain objects.
+ */
+import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
+import { ANNOTATIONS, PORTS, PROXY_GID, PROXY_UID } from '../common/constants.js';
+import { renderInitArgs } from './init-args.js';
+import {
+  describeProblem,
+  readPodSettings,
+  type AnnotationProblem,
+  type PodSettings,
+} from './pod-settings.js';
+import { renderSidecar, type SidecarTemplate } from './sidecar-template.js';
+import { formatStatus, parseStatus } from './status.js';
+import type { InjectorValues } from './values.js';
+import { canonicalLabels, workloadName } from './workload.js';
+
+/** Everything injection depends on besides the pod: the loaded configuration and what was learned of the cluster. */
+export interface InjectionContext {
+  values: InjectorValues;
+  template: SidecarTemplate;
+  /** The proxy's bootstrap (envoy.yaml in the config directory), if the template wants it. */
+  proxyBootstrap: string | null;
+  /** Native sidecars for pods that do not choose: `nativeSidecars` resolved against the cluster's version. */
+  nativeSidecars: boolean;
+}
+
+export type InjectionResult =
+  { outcome: 'injected'; pod: V1Pod } | { outcome: 'denied'; message: string; problems: AnnotationProblem[] };
+
+/** Written on first injection when the pod brings its own container with an injected name (Istio's format). */
+const OVERRIDES = 'proxy.istio.io/overrides';
+
+export function injectPod(original: V1Pod, namespace: string, context: InjectionContext): InjectionResult {
+  const annotations = original.metadata?.annotations ?? {};
+  const read = readPodSettings(annotations, context.values);
+  if (!read.ok) {
+    return {
+      outcome: 'denied',
+      message: read.problems.map(describeProblem).join('; '),
+      problems: read.problems,
+    };
+  }
+  const settings = read.settings;
+
+  const previous = parseStatus(annotations[ANNOTATIONS.status]);
+  const previouslyInjected = new Set([...(previous?.initContainers ?? []), ...(previous?.containers ?? [])]);
+  const previousVolumes = new Set(previous?.volumes ?? []);
+  const userInit = (original.spec?.initContainers ?? []).filter((c) => !previouslyInjected.has(c.name));
+  const userContainers = (original.spec?.containers ?? []).filter((c) => !previouslyInjected.has(c.name));
+  const userVolumes = (original.spec?.volumes ?? []).filter((v) => !previousVolumes.has(v.name));
+
+  const stripped: V1Pod = {
+    ...original,
+    spec: { ...original.spec, initContainers: userInit, containers: userContainers, volumes: userVolumes },
+  };
+  const sidecar = renderSidecar(context.template, templateData(stripped, namespace, settings, context));
+  const init = settings.interceptionMode === 'NONE' ? undefined : sidecar.init;
+  const proxy = sidecar.proxy;
+  if (settings.statusPort === 0) {
+    delete proxy.readinessProbe;
+    delete proxy.startupProbe;
+  }
+
+  // A container of the pod's own with an injected name customises the injected one, field by field (Istio's
+  // "customizing injection"). On re-injection the customisation comes back from the overrides annotation.
+  const injectedNames = new Set([proxy.name, ...(init ? [init.name] : [])]);
+  const overrides = previous
+    ? parseOverrides(annotations[OVERRIDES])
+    : collectOverrides(userInit, userContainers, injectedNames);
+  const customized = (container: V1Container) => overlay(container, overrides.get(container.name));
+  const appInit = userInit.filter((c) => !injectedNames.has(c.name));
+  const apps = userContainers.filter((c) => !injectedNames.has(c.name));
+  const injectedInit = init && customized(init);
+  const injectedProxy = customized(proxy);
+
+  const native = settings.nativeSidecar ?? context.nativeSidecars;
+  let initContainers: V1Container[];
+  let containers: V1Container[];
+  if (native) {
+    initContainers = [
+      ...(injectedInit ? [injectedInit] : []),
+      { ...injectedProxy, restartPolicy: 'Always' },
+      ...appInit,
+    ];
+    containers = apps;
+  } else if (settings.holdApplicationUntilProxyStarts && sidecar.holdApplicationLifecycle) {
+    // iptables last among init containers, so the user's own init containers are not captured.
+    initContainers = [...appInit, ...(injectedInit ? [injectedInit] : [])];
+    containers = [{ ...injectedProxy, lifecycle: sidecar.holdApplicationLifecycle }, ...apps];
+  } else {
+    initContainers = [...appInit, ...(injectedInit ? [injectedInit] : [])];
+    containers = [...apps, injectedProxy];
+  }
+  const injectedVolumeNames = new Set(sidecar.volumes.map((v) => v.name));
+  const volumes: V1Volume[] = [
+    ...sidecar.volumes,
+    ...userVolumes.filter((v) => !injectedVolumeNames.has(v.name)),
+  ];
+
+  const pod = structuredClone(original);
+  pod.spec = { ...pod.spec, containers };
+  setList(pod.spec, 'initContainers', initContainers, original.spec?.initContainers);
+  setList(pod.spec, 'volumes', volumes, original.spec?.volumes);
+  pod.metadata = {
+    ...pod.metadata,
+    labels: { ...pod.metadata?.labels, ...canonicalLabels(stripped) },
+    annotations: injectedAnnotations(annotations, {
+      apps,
+      settings,
+      context,
+      status: formatStatus({
+        initContainers: native ? [...(init ? [init.name] : []), proxy.name] : init ? [init.name] : [],
+        containers: native ? [] : [proxy.name],
+        volumes: sidecar.volumes.map((v) => v.name),
+        imagePullSecrets: [],
+        revision: context.values.revision,
+      }),
+      overrides: !previous && overrides.size > 0 ? formatOverrides(overrides, userInit) : undefined,
+    }),
+  };
+  return { outcome: 'injected', pod };
+}
+
+function templateData(pod: V1Pod, namespace: string, settings: PodSettings, context: InjectionContext) {
+  const { values } = context;
+  return {
+    pod: {
+      name: pod.metadata?.name ?? '',
+      namespace,
+      serviceAccountName: pod.spec?.serviceAccountName ?? 'default',
+      workloadName: workloadName(pod),
+    },
+    ports: PORTS,
+    init: {
+      image: settings.initImage,
+      args: renderInitArgs(settings),
+      resources: settings.resources,
+      imagePullPolicy: values.imagePullPolicy,
+    },
+    proxy: {
+      image: settings.proxyImage,
+      uid: PROXY_UID,
+      gid: PROXY_GID,
+      logLevel: settings.proxyLogLevel,
+      componentLogLevel: settings.proxyComponentLogLevel,
+      concurrency: String(values.proxy.concurrency),
+      resources: settings.resources,
+      statusPort: settings.statusPort,
+      readiness: settings.readiness,
+      imagePullPolicy: values.imagePullPolicy,
+      bootstrap: context.proxyBootstrap,
+    },
+  };
+}
+
+interface AnnotationInputs {
+  apps: V1Container[];
+  settings: PodSettings;
+  context: InjectionContext;
+  status: string;
+  overrides: string | undefined;
+}
+
+function injectedAnnotations(
+  existing: Readonly<Record<string, string>>,
+  { apps, settings, context, status, overrides }: AnnotationInputs,
+): Record<string, string> {
+  const annotations: Record<string, string> = { ...existing };
+  const firstApp = apps[0]?.name;
+  if (firstApp !== undefined) {
+    annotations[ANNOTATIONS.defaultContainer] ??= firstApp;
+    annotations[ANNOTATIONS.defaultLogsContainer] ??= firstApp;
+  }
+  annotations[ANNOTATIONS.revision] = context.values.revision;
+  const { prometheus } = context.values;
+  if (prometheus.enabled && settings.mergeMetrics !== false && !hasPrometheusAnnotations(existing)) {
+    annotations[ANNOTATIONS.prometheusScrape] = 'true';
+    annotations[ANNOTATIONS.prometheusPort] = String(prometheus.port);
+    annotations[ANNOTATIONS.prometheusPath] = prometheus.path;
+  }
+  if (overrides !== undefined) annotations[OVERRIDES] = overrides;
+  annotations[ANNOTATIONS.status] = status;
+  return annotations;
+}
+
+/**
+ * The proxy serves its own metrics only, with no agent to merge the app's, so an app's own scrape annotations are
+ * kept rather than replaced (Istio's merge needs pilot-agent). Keys match after Prometheus label sanitising.
+ */
+function hasPrometheusAnnotations(annotations: Readonly<Record<string, string>>): boolean {
+  const sanitized = ['scrape', 'port', 'path'].map((key) => `prometheus_io_${key}`);
+  return Object.keys(annotations).some((key) => sanitized.includes(key.replace(/[^a-zA-Z0-9_]/g, '_')));
+}
+
+type Overrides = Map<string, V1Container>;
+
+function collectOverrides(init: V1Container[], containers: V1Container[], injected: Set<string>): Overrides {
+  return new Map([...init, ...containers].filter((c) => injected.has(c.name)).map((c) => [c.name, c]));
+}
+
+function parseOverrides(annotation: string | undefined): Overrides {
+  if (annotation === undefined) return new Map();
+  try {
+    const parsed = JSON.parse(annotation) as { containers?: V1Container[]; initContainers?: V1Container[] };
+    const all = [...(parsed.initContainers ?? []), ...(parsed.containers ?? [])];
+    return new Map(all.filter((c) => typeof c?.name === 'string').map((c) => [c.name, c]));
+  } catch {
+    return new Map();
+  }
+}
+
+function formatOverrides(overrides: Overrides, userInit: V1Container[]): string {
+  const initNames = new Set(userInit.map((c) => c.name));
+  const all = [...overrides.values()];
+  const initContainers = all.filter((c) => initNames.has(c.name));
+  const containers = all.filter((c) => !initNames.has(c.name));
+  return JSON.stringify({
+    ...(containers.length > 0 ? { containers } : {}),
+    ...(initContainers.length > 0 ? { initContainers } : {}),
+  });
+}
+
+/** The user's fields win; `image: auto` (or no image) keeps the injected image. */
+function overlay(injected: V1Container, user: V1Container | undefined): V1Container {
+  if (!user) return injected;
+  const { image, ...fields } = user;
+  return { ...injected, ...fields, ...(image && image !== 'auto' ? { image } : {}) };
+}
+
+function setList<K extends 'initContainers' | 'volumes'>(
+  spec: NonNullable<V1Pod['spec']>,
+  key: K,
+  items: NonNullable<V1Pod['spec']>[K],
+  before: unknown[] | undefined,
+): void {
+  if ((items?.length ?? 0) > 0 || before !== undefined) spec[key] = items;
+}

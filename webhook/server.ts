@@ -1,0 +1,163 @@
+/**
+ * The webhook's HTTPS server: `POST /inject` (and Istio's `/inject/...` path-parameter form), `/healthz`,
+ * `/readyz` and `/metrics`. HTTP/1.1 only, as the apiserver calls webhooks.
+ */
+import Fastify, { LogController, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import { INJECT_PATH } from '../common/constants.js';
+import { admissionResponse, parseAdmissionReview } from './admission.js';
+import type { InjectorConfig } from './config.js';
+import type { InjectorMetrics } from './metrics.js';
+import { podName, reviewRequest } from './review.js';
+
+/** The apiserver may send the old and the new object of up to 3 MiB each. */
+export const BODY_LIMIT_BYTES = 7 * 1024 * 1024;
+
+export interface ServerState {
+  /** The configuration in use, or undefined while none has loaded. */
+  config(): InjectorConfig | undefined;
+  /** Why the injector is not ready, or undefined when it is. */
+  notReadyReason(): string | undefined;
+  /** Native sidecars for pods that do not choose, under this configuration. */
+  nativeSidecars(config: InjectorConfig): boolean;
+}
+
+export interface ServerOptions {
+  state: ServerState;
+  metrics: InjectorMetrics;
+  logger: Logger;
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** How long a request may take to arrive in full; a stalled client is cut off after this. */
+  requestTimeoutMs?: number;
+}
+
+export function buildServer({ state, metrics, logger, tls, requestTimeoutMs = 10_000 }: ServerOptions) {
+  const app = Fastify({
+    loggerInstance: logger,
+    // One log line per admission review, written by the handler, instead of Fastify's two per request.
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT_BYTES,
+    requestTimeout: requestTimeoutMs,
+    // Longer than the apiserver's idle-connection timeout (90 s), so the server never closes a connection that the
+    // client is about to reuse.
+    keepAliveTimeout: 95_000,
+    forceCloseConnections: 'idle',
+    return503OnClosing: true,
+    ...(tls ? { https: { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' as const } } : {}),
+  });
+
+  // AdmissionReviews are JSON; without this, Fastify would hand text/plain bodies to the handler as strings.
+  app.removeContentTypeParser('text/plain');
+
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const statusCode =
+      error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    const message =
+      statusCode === 415
+        ? `invalid Content-Type ${JSON.stringify(request.headers['content-type'] ?? '')}, want application/json`
+        : error.message;
+    if (request.url.startsWith(INJECT_PATH)) {
+      metrics.requests.inc();
+      metrics.failure.inc({ reason: statusCode === 500 ? 'internal' : `http-${statusCode}` });
+    }
+    if (statusCode === 500) request.log.error({ err: error }, 'request failed');
+    else request.log.info({ statusCode, reason: message }, 'request rejected');
+    void reply.code(statusCode).send({ error: reasonPhrase(statusCode), message });
+  });
+
+  const inject = (request: FastifyRequest, reply: FastifyReply) =>
+    handleInject(request, reply, state, metrics);
+  app.post(INJECT_PATH, inject);
+  app.post(`${INJECT_PATH}/*`, inject);
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const reason = state.notReadyReason();
+    return reason === undefined ? { status: 'ready' } : reply.code(503).send({ status: 'not ready', reason });
+  });
+  app.get('/metrics', async (_request, reply) =>
+    reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()),
+  );
+  return app;
+}
+
+function handleInject(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  state: ServerState,
+  metrics: InjectorMetrics,
+) {
+  const started = process.hrtime.bigint();
+  metrics.requests.inc();
+  const elapsedSeconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+
+  const parsed = parseAdmissionReview(request.body);
+  if (!parsed.ok) {
+    metrics.failure.inc({ reason: 'malformed' });
+    request.log.info({ reason: parsed.reason }, 'malformed admission review');
+    return reply.code(400).send({ error: 'Bad Request', message: parsed.reason });
+  }
+  const { review } = parsed;
+  const uid = review.request.uid;
+  const config = state.config();
+  if (!config) {
+    metrics.failure.inc({ reason: 'no-config' });
+    const message = `mesh-injector has no valid configuration: ${state.notReadyReason() ?? 'not loaded'}`;
+    request.log.error({ uid }, message);
+    return reply.send(admissionResponse(review, { allowed: false, message }));
+  }
+
+  const outcome = reviewRequest(review.request, { ...config, nativeSidecars: state.nativeSidecars(config) });
+  const seconds = elapsedSeconds();
+  metrics.duration.observe(seconds);
+  const durationMs = Math.round(seconds * 1e6) / 1e3;
+  const log = request.log;
+
+  switch (outcome.outcome) {
+    case 'passthrough':
+      metrics.success.inc();
+      return reply.send(admissionResponse(review, { allowed: true }));
+    case 'malformed':
+      metrics.failure.inc({ reason: 'malformed' });
+      log.info({ uid, reason: outcome.reason }, 'malformed admission review');
+      return reply.code(400).send({ error: 'Bad Request', message: outcome.reason });
+    default: {
+      const fields = {
+        uid,
+        namespace: outcome.namespace,
+        pod: podName(outcome.pod),
+        decision: outcome.outcome,
+        durationMs,
+      };
+      for (const warning of outcome.warnings)
+        log.warn({ uid, namespace: outcome.namespace, pod: fields.pod }, warning);
+      metrics.success.inc();
+      if (outcome.outcome === 'skipped') {
+        metrics.skip.inc({ reason: outcome.reason });
+        log.info({ ...fields, reason: outcome.reason }, 'injection skipped');
+        return reply.send(admissionResponse(review, { allowed: true }));
+      }
+      if (outcome.outcome === 'denied') {
+        metrics.failure.inc({ reason: 'invalid-annotation' });
+        log.info({ ...fields, reason: outcome.message }, 'injection denied');
+        return reply.send(admissionResponse(review, { allowed: false, message: outcome.message }));
+      }
+      log.info({ ...fields, patchOperations: outcome.patch.length }, 'sidecar injected');
+      return reply.send(admissionResponse(review, { allowed: true, patch: outcome.patch }));
+    }
+  }
+}
+
+function reasonPhrase(statusCode: number): string {
+  return (
+    {
+      400: 'Bad Request',
+      404: 'Not Found',
+      408: 'Request Timeout',
+      413: 'Payload Too Large',
+      415: 'Unsupported Media Type',
+    }[statusCode] ?? (statusCode >= 500 ? 'Internal Server Error' : 'Client Error')
+  );
+}
+
+export type InjectorServer = ReturnType<typeof buildServer>;

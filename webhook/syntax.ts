@@ -1,0 +1,170 @@
+/**
+ * Parsers for the value syntaxes pod annotations use, matching Istio's validate.go where Istio validates and
+ * stricter where a value would otherwise reach a command line unchecked. Each returns the canonical form of the
+ * value, or throws a SyntaxProblem saying what is accepted.
+ */
+import { isIPv6 } from 'node:net';
+
+export class SyntaxProblem extends Error {
+  constructor(
+    readonly reason: string,
+    readonly accepted: string,
+  ) {
+    super(reason);
+  }
+}
+
+/** A value quoted for a message; annotation values can be long, and a denial should stay readable. */
+export function quote(value: string): string {
+  return JSON.stringify(value.length > 64 ? `${value.slice(0, 61)}...` : value);
+}
+
+const PORTS_ACCEPTED = 'a comma-separated list of ports from 0 to 65535, e.g. "8080,9090"';
+const CIDRS_ACCEPTED = 'a comma-separated list of CIDRs with a prefix length, e.g. "10.0.0.0/8,fd00::/8"';
+const INTERFACES_ACCEPTED =
+  'a comma-separated list of interface names: a letter, then letters, digits, "_", "." or "-", at most 15 characters';
+
+/** Istio's parsePorts: items trimmed, each `ParseUint(item, 10, 16)`. The empty string is the empty list. */
+export function parsePortList(value: string): number[] {
+  const trimmed = value.trim();
+  if (trimmed === '') return [];
+  return trimmed.split(',').map((item) => parsePort(item.trim(), PORTS_ACCEPTED));
+}
+
+export function parsePort(value: string, accepted = 'a port from 0 to 65535'): number {
+  if (!/^[0-9]{1,5}$/.test(value) || Number(value) > 65535) {
+    throw new SyntaxProblem(`${quote(value)} is not a port`, accepted);
+  }
+  return Number(value);
+}
+
+/** `*` or a port list, as for includeInboundPorts. */
+export function parsePortListOrWildcard(value: string): '*' | number[] {
+  return value === '*' ? '*' : parsePortList(value);
+}
+
+/** Istio's validateCIDRList: untrimmed items, each a Go netip prefix (host bits allowed, no zone). */
+export function parseCidrList(value: string): string[] {
+  if (value === '') return [];
+  return value.split(',').map((item) => {
+    if (!isCidr(item)) throw new SyntaxProblem(`${quote(item)} is not a CIDR`, CIDRS_ACCEPTED);
+    return item;
+  });
+}
+
+export function parseCidrListOrWildcard(value: string): '*' | string[] {
+  return value === '*' ? '*' : parseCidrList(value);
+}
+
+function isCidr(value: string): boolean {
+  const slash = value.indexOf('/');
+  if (slash < 0) return false;
+  const address = value.slice(0, slash);
+  const bits = value.slice(slash + 1);
+  if (!/^(0|[1-9][0-9]{0,2})$/.test(bits)) return false;
+  if (isIPv4(address)) return Number(bits) <= 32;
+  return !address.includes('%') && isIPv6(address) && Number(bits) <= 128;
+}
+
+function isIPv4(value: string): boolean {
+  const octets = value.split('.');
+  return (
+    octets.length === 4 &&
+    octets.every((octet) => /^(0|[1-9][0-9]{0,2})$/.test(octet) && Number(octet) <= 255)
+  );
+}
+
+/** pkg/util/net/ip.go IsValidInterfaceName, applied to each trimmed item. */
+export function parseInterfaceList(value: string): string[] {
+  return value.split(',').map((raw) => {
+    const name = raw.trim();
+    if (name.length === 0 || name.length > 15 || !/^[a-zA-Z][a-zA-Z0-9_.-]*$/.test(name)) {
+      throw new SyntaxProblem(`${quote(name)} is not an interface name`, INTERFACES_ACCEPTED);
+    }
+    return name;
+  });
+}
+
+/** `strconv.ParseUint(value, 10, 32)`: no trimming, no sign. */
+export function parseUint32(value: string): number {
+  if (!/^[0-9]{1,10}$/.test(value) || Number(value) > 0xffffffff) {
+    throw new SyntaxProblem(`${quote(value)} is not a whole number`, 'a whole number from 0 to 4294967295');
+  }
+  return Number(value);
+}
+
+/** `strconv.ParseBool`. */
+export function parseGoBool(value: string): boolean {
+  if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true;
+  if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false;
+  throw new SyntaxProblem(`${quote(value)} is not a boolean`, '"true" or "false"');
+}
+
+/**
+ * A Kubernetes resource quantity (resource.ParseQuantity), non-negative. Returns the value as written; the
+ * apiserver canonicalises it when it stores the pod.
+ */
+export function parseQuantity(value: string): string {
+  if (!/^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([munkMGTPE]|[KMGTPE]i|[eE][-+]?[0-9]+)?$/.test(value)) {
+    throw new SyntaxProblem(
+      `${quote(value)} is not a resource quantity`,
+      'a non-negative Kubernetes quantity, e.g. "100m", "0.5", "128Mi" or "1Gi"',
+    );
+  }
+  return value;
+}
+
+const ENVOY_LOG_LEVELS = ['trace', 'debug', 'info', 'warning', 'warn', 'error', 'critical', 'off'];
+
+export function parseProxyLogLevel(value: string): string {
+  if (!ENVOY_LOG_LEVELS.includes(value)) {
+    throw new SyntaxProblem(
+      `${quote(value)} is not a proxy log level`,
+      `one of ${ENVOY_LOG_LEVELS.join(', ')}`,
+    );
+  }
+  return value;
+}
+
+/** Envoy's `--component-log-level`: `component:level` pairs, comma-separated. */
+export function parseComponentLogLevels(value: string): string {
+  const accepted = `comma-separated component:level pairs with levels ${ENVOY_LOG_LEVELS.join(', ')}, e.g. "misc:error"`;
+  for (const pair of value.split(',')) {
+    const [component, level, ...rest] = pair.split(':');
+    if (rest.length > 0 || !/^[a-z0-9_]+$/.test(component ?? '') || !ENVOY_LOG_LEVELS.includes(level ?? '')) {
+      throw new SyntaxProblem(`${quote(pair)} is not a component:level pair`, accepted);
+    }
+  }
+  return value;
+}
+
+const SCOPE_LOG_LEVELS = ['debug', 'info', 'warn', 'error', 'fatal', 'none'];
+
+/** Istio's `--log_output_level`: `scope:level` pairs, comma-separated, e.g. "default:info". */
+export function parseScopeLogLevels(value: string): string {
+  const accepted = `comma-separated scope:level pairs with levels ${SCOPE_LOG_LEVELS.join(', ')}, e.g. "default:info"`;
+  for (const pair of value.split(',')) {
+    const [scope, level, ...rest] = pair.split(':');
+    if (rest.length > 0 || !/^[a-z0-9_-]+$/.test(scope ?? '') || !SCOPE_LOG_LEVELS.includes(level ?? '')) {
+      throw new SyntaxProblem(`${quote(pair)} is not a scope:level pair`, accepted);
+    }
+  }
+  return value;
+}
+
+/** A container image reference (distribution/reference grammar, simplified to what registries accept). */
+export function parseImageReference(value: string): string {
+  const component = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+  const domain =
+    '(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)?';
+  const pattern = new RegExp(
+    `^${domain}${component}(?:/${component})*(?::[\\w][\\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$`,
+  );
+  if (value.length > 255 || !pattern.test(value)) {
+    throw new SyntaxProblem(
+      `${quote(value)} is not an image reference`,
+      'an image reference such as "registry.example.com/team/proxy:1.2.3"',
+    );
+  }
+  return value;
+}

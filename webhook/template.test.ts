@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { renderTemplate, TemplateError } from './template.js';
+
+const data = {
+  proxy: {
+    image: 'envoy:1',
+    uid: 1337,
+    args: ['-a', '-b'],
+    resources: { limits: { cpu: '1' } },
+    nothing: null,
+  },
+  hostile: '"}\n- name: injected\n  image: evil {{ proxy.image }}',
+};
+
+describe('template rendering by structural substitution', () => {
+  it('replaces a whole-value placeholder with the value, keeping its type', () => {
+    expect(
+      renderTemplate({ image: '{{ proxy.image }}', uid: '{{proxy.uid}}', r: '{{ proxy.resources }}' }, data),
+    ).toEqual({
+      image: 'envoy:1',
+      uid: 1337,
+      r: { limits: { cpu: '1' } },
+    });
+  });
+
+  it('removes a key whose placeholder is null', () => {
+    expect(renderTemplate({ keep: 1, pull: '{{ proxy.nothing }}' }, data)).toEqual({ keep: 1 });
+  });
+
+  it('splices a list placeholder into a list', () => {
+    expect(renderTemplate({ args: ['first', '{{ ...proxy.args }}', 'last'] }, data)).toEqual({
+      args: ['first', '-a', '-b', 'last'],
+    });
+  });
+
+  it('interpolates scalars into text', () => {
+    expect(renderTemplate({ cmd: 'run as {{ proxy.uid }} with {{ proxy.image }}' }, data)).toEqual({
+      cmd: 'run as 1337 with envoy:1',
+    });
+  });
+
+  it('never lets a value add structure or placeholders of its own', () => {
+    const rendered = renderTemplate(
+      { containers: [{ name: 'x', image: '{{ hostile }}' }], text: 'v={{ hostile }}' },
+      data,
+    );
+    expect(rendered).toEqual({ containers: [{ name: 'x', image: data.hostile }], text: `v=${data.hostile}` });
+  });
+
+  it('does not share objects between the data and the result', () => {
+    const rendered = renderTemplate({ r: '{{ proxy.resources }}' }, data) as {
+      r: { limits: { cpu: string } };
+    };
+    rendered.r.limits.cpu = '2';
+    expect(data.proxy.resources.limits.cpu).toBe('1');
+  });
+
+  it.each([
+    [{ a: '{{ proxy.missing }}' }, 'unknown placeholder proxy.missing'],
+    [{ a: 'x {{ proxy.args }}' }, 'cannot be interpolated'],
+    [{ a: ['{{ ...proxy.image }}'] }, 'is not a list'],
+    [{ a: 'x {{ proxy.image }' }, 'malformed placeholder'],
+    [{ a: '{{ proxy image }}' }, 'malformed placeholder'],
+  ])('rejects %j with a message saying where', (template, message) => {
+    expect(() => renderTemplate(template, data)).toThrow(TemplateError);
+    expect(() => renderTemplate(template, data)).toThrow(message);
+  });
+});
