@@ -63,7 +63,7 @@ export const DEFAULT_VALUES: InjectorValues = {
   revision: 'default',
   nativeSidecars: 'auto',
   holdApplicationUntilProxyStarts: false,
-  images: { proxy: 'docker.io/envoyproxy/envoy:v1.34.1', init: 'ghcr.io/mesh-injector/mesh-iptables:0.1.0' },
+  images: { proxy: 'docker.io/envoyproxy/envoy:v1.39.6', init: 'ghcr.io/mesh-injector/mesh-iptables:0.1.0' },
   imagePullPolicy: null,
   proxy: {
     logLevel: 'warning',
