@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  ANNOTATIONS,
   INBOUND_PASSTHROUGH_SOURCE_IPV4,
   INBOUND_PASSTHROUGH_SOURCE_IPV6,
   PORTS,
@@ -21,7 +22,7 @@ import {
   runMeshIptables,
   startProxy,
   startTcpServer,
-  WEBHOOK_DEFAULT_ARGS,
+  webhookInitArgs,
 } from './lab/index.js';
 
 const missing = missingRequirements(labRequirements(), 'capture tests (network namespaces)');
@@ -54,54 +55,60 @@ interface Connection {
   port: number;
 }
 
-/** Each case: the init arguments (given the two pods without rules) and connections it must and must not capture. */
-const LIST_CASES: {
+/**
+ * Each case: the pod's traffic annotations (given the pod without rules that the CIDR lists name), which the
+ * webhook turns into init arguments, and the connections they must and must not capture.
+ */
+const ANNOTATION_CASES: {
   title: string;
   /** The injected pod's name. */
   pod: string;
-  args: (peer: Pod, other: Pod) => string[];
+  annotations: (other: Pod) => Record<string, string>;
   captured: Connection[];
   bypassed: Connection[];
 }[] = [
   {
-    title: `an annotated excluded inbound port (-d ...,${SECOND_PORT})`,
+    title: `an excluded inbound port (${SECOND_PORT})`,
     pod: 'exclude-inbound',
-    args: () => withArg(WEBHOOK_DEFAULT_ARGS, '-d', [...PROXY_PORTS, SECOND_PORT].join(',')),
+    annotations: () => ({ [ANNOTATIONS.excludeInboundPorts]: String(SECOND_PORT) }),
     captured: [{ from: 'peer', to: 'app', port: APP_PORT }],
     bypassed: [{ from: 'peer', to: 'app', port: SECOND_PORT }],
   },
   {
-    title: `an include list of inbound ports (-b ${APP_PORT})`,
+    title: `an include list of inbound ports (${APP_PORT})`,
     pod: 'include-inbound',
-    args: () => withArg(WEBHOOK_DEFAULT_ARGS, '-b', String(APP_PORT)),
+    annotations: () => ({ [ANNOTATIONS.includeInboundPorts]: String(APP_PORT) }),
     captured: [{ from: 'peer', to: 'app', port: APP_PORT }],
     bypassed: [{ from: 'peer', to: 'app', port: SECOND_PORT }],
   },
   {
-    title: `an excluded outbound port (-o ${SECOND_PORT})`,
+    title: `an excluded outbound port (${SECOND_PORT})`,
     pod: 'exclude-port',
-    args: () => [...WEBHOOK_DEFAULT_ARGS, '-o', String(SECOND_PORT)],
+    annotations: () => ({ [ANNOTATIONS.excludeOutboundPorts]: String(SECOND_PORT) }),
     captured: [{ from: 'app', to: 'peer', port: APP_PORT }],
     bypassed: [{ from: 'app', to: 'peer', port: SECOND_PORT }],
   },
   {
-    title: 'excluded outbound CIDRs (-x)',
+    title: 'excluded outbound CIDRs',
     pod: 'exclude-cidr',
-    args: (_peer, other) => withArg(WEBHOOK_DEFAULT_ARGS, '-x', hostCidrs(other)),
+    annotations: (other) => ({ [ANNOTATIONS.excludeOutboundIPRanges]: hostCidrs(other) }),
     captured: [{ from: 'app', to: 'peer', port: APP_PORT }],
     bypassed: [{ from: 'app', to: 'other', port: APP_PORT }],
   },
   {
-    title: 'an include list of outbound CIDRs (-i)',
+    title: 'an include list of outbound CIDRs',
     pod: 'include-cidr',
-    args: (_peer, other) => withArg(WEBHOOK_DEFAULT_ARGS, '-i', hostCidrs(other)),
+    annotations: (other) => ({ [ANNOTATIONS.includeOutboundIPRanges]: hostCidrs(other) }),
     captured: [{ from: 'app', to: 'other', port: APP_PORT }],
     bypassed: [{ from: 'app', to: 'peer', port: APP_PORT }],
   },
   {
-    title: `an include list of outbound ports and no CIDRs (-i '' -q ${SECOND_PORT})`,
+    title: `an include list of outbound ports (${SECOND_PORT}) and no CIDRs`,
     pod: 'include-port',
-    args: () => [...withArg(WEBHOOK_DEFAULT_ARGS, '-i', ''), '-q', String(SECOND_PORT)],
+    annotations: () => ({
+      [ANNOTATIONS.includeOutboundIPRanges]: '',
+      [ANNOTATIONS.includeOutboundPorts]: String(SECOND_PORT),
+    }),
     captured: [{ from: 'app', to: 'peer', port: SECOND_PORT }],
     bypassed: [{ from: 'app', to: 'peer', port: APP_PORT }],
   },
@@ -143,7 +150,10 @@ describe.skipIf(missing.length > 0).each(IPTABLES_BACKENDS)(
       ports: readonly number[],
     ): Promise<Pod> {
       const pod = await lab.addPod(name);
-      const [init] = await Promise.all([runMeshIptables(pod, backend, args), startTcpServer(pod, ports)]);
+      const [init] = await Promise.all([
+        runMeshIptables(pod, args, { backend, dualStack: true }),
+        startTcpServer(pod, ports),
+      ]);
       expect(init.exitCode, `mesh-iptables failed:\n${init.stderr}${init.stdout}`).toBe(0);
       await startProxy(pod);
       return pod;
@@ -152,7 +162,7 @@ describe.skipIf(missing.length > 0).each(IPTABLES_BACKENDS)(
     describe("with the webhook's default arguments", () => {
       let app: Pod;
       beforeAll(async () => {
-        app = await injectedPod('app', WEBHOOK_DEFAULT_ARGS, [APP_PORT, ...PROXY_PORTS]);
+        app = await injectedPod('app', await webhookInitArgs(), [APP_PORT, ...PROXY_PORTS]);
       });
 
       it.each(FAMILIES)(
@@ -192,6 +202,18 @@ describe.skipIf(missing.length > 0).each(IPTABLES_BACKENDS)(
         },
       );
 
+      it.each(FAMILIES)(
+        "$name: the proxy's connection to its own pod address goes to the inbound listener",
+        async (family) => {
+          const view = await connect(app, family.addressOf(app), APP_PORT, {
+            uid: PROXY_UID,
+            gid: PROXY_GID,
+          });
+          expectProxied(view, family.addressOf(app), family.addressOf(app), APP_PORT);
+          expect(view.peer.address).toBe(family.passthrough);
+        },
+      );
+
       it.each(FAMILIES.flatMap((family) => PROXY_PORTS.map((port) => ({ ...family, port }))))(
         '$name: inbound port $port bypasses the proxy',
         async ({ port, ...family }) => {
@@ -201,13 +223,13 @@ describe.skipIf(missing.length > 0).each(IPTABLES_BACKENDS)(
       );
     });
 
-    describe.each(LIST_CASES)('with $title', ({ pod, args, captured, bypassed }) => {
+    describe.each(ANNOTATION_CASES)('with $title', ({ pod, annotations, captured, bypassed }) => {
       let app: Pod;
       beforeAll(async () => {
-        app = await injectedPod(pod, args(peer, other), [APP_PORT, SECOND_PORT]);
+        app = await injectedPod(pod, await webhookInitArgs(annotations(other)), [APP_PORT, SECOND_PORT]);
       });
 
-      it.each(FAMILIES)('$name: captures what the lists say and nothing else', async (family) => {
+      it.each(FAMILIES)('$name: captures what the annotations say and nothing else', async (family) => {
         const pods = { app, peer, other };
         for (const { from, to, port } of captured) {
           const view = await connect(pods[from], family.addressOf(pods[to]), port);
@@ -222,14 +244,7 @@ describe.skipIf(missing.length > 0).each(IPTABLES_BACKENDS)(
   },
 );
 
-/** Both of a pod's addresses as host CIDRs, for -x and -i. */
+/** Both of a pod's addresses as host CIDRs, for the outbound IP range annotations. */
 function hostCidrs(pod: Pod): string {
   return `${pod.ipv4}/32,${pod.ipv6}/128`;
-}
-
-/** The arguments with `flag`'s value replaced, or the flag appended. */
-function withArg(args: readonly string[], flag: string, value: string): string[] {
-  const index = args.indexOf(flag);
-  if (index === -1) return [...args, flag, value];
-  return [...args.slice(0, index + 1), value, ...args.slice(index + 2)];
 }

@@ -307,6 +307,7 @@ describe('the bootstrap in an injected pod', () => {
           allowPrivilegeEscalation: false,
           privileged: false,
           capabilities: { drop: ['ALL'] },
+          seccompProfile: { type: 'RuntimeDefault' },
         });
       });
     });

@@ -5,12 +5,14 @@ import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { verifyIssuedBy } from '../common/pki.js';
 import { CertificateManager, ConflictError, type CertificateApi } from './certificate-manager.js';
-import { DEFAULT_POLICY, serviceDnsNames } from './certificate-plan.js';
+import { caBundleOf, DEFAULT_POLICY, serviceDnsNames } from './certificate-plan.js';
 
 /** An in-memory apiserver for one Secret and one caBundle, with resourceVersions like the real one. */
 class FakeCluster {
   secret: { data: Record<string, string>; resourceVersion: string } | undefined;
   caBundle = '';
+  /** Every caBundle ever published, in order. */
+  published: string[] = [];
   version = 0;
 
   api(): CertificateApi {
@@ -19,14 +21,17 @@ class FakeCluster {
       createSecret: async (data) => {
         if (this.secret) throw new ConflictError('exists');
         this.secret = { data, resourceVersion: String(++this.version) };
+        return this.secret.resourceVersion;
       },
       replaceSecret: async (data, resourceVersion) => {
         if (this.secret?.resourceVersion !== resourceVersion) throw new ConflictError('changed');
         this.secret = { data, resourceVersion: String(++this.version) };
+        return this.secret.resourceVersion;
       },
       ensureCaBundle: async (pem) => {
         const changed = pem !== this.caBundle;
         this.caBundle = pem;
+        this.published.push(pem);
         return changed;
       },
     };
@@ -43,9 +48,9 @@ afterEach(async () => {
 
 const policy = { ...DEFAULT_POLICY, dnsNames: serviceDnsNames('mesh-injector', 'mesh-injector') };
 
-function manager(cluster: FakeCluster, name: string, now?: () => Date) {
+function manager(cluster: FakeCluster, name: string, now?: () => Date, api = cluster.api()) {
   return new CertificateManager({
-    api: cluster.api(),
+    api,
     policy,
     files: { cert: join(dir, `${name}.crt`), key: join(dir, `${name}.key`) },
     log: pino({ level: 'silent' }),
@@ -70,6 +75,34 @@ describe('the certificate manager', () => {
     expect(b?.serving.cert).toBe(a?.serving.cert);
     expect(c?.serving.cert).toBe(a?.serving.cert);
     expect(await readFile(join(dir, 'b.crt'), 'utf8')).toBe(cluster.secret?.data['tls.crt']);
+  });
+
+  it('never puts the CA of a replica that lost the race into the caBundle', async () => {
+    const cluster = new FakeCluster();
+    const [a] = await Promise.all(['a', 'b', 'c'].map((name) => manager(cluster, name).reconcile()));
+    expect(cluster.published.length).toBeGreaterThanOrEqual(3);
+    for (const pem of cluster.published) expect(pem.trim()).toBe(a?.ca.cert.trim());
+  });
+
+  it('publishes again when the Secret changed while it published from an older one', async () => {
+    const cluster = new FakeCluster();
+    const first = await manager(cluster, 'a').reconcile();
+    const nearCaExpiry = () => new Date(Date.now() + 3000 * 24 * 3600 * 1000);
+    // Replica b publishes the caBundle of the Secret it read, but replica a rotates the CA just before.
+    const api = cluster.api();
+    const ensureCaBundle = api.ensureCaBundle;
+    let rotated: Promise<unknown> | undefined;
+    api.ensureCaBundle = async (pem) => {
+      rotated ??= manager(cluster, 'a', nearCaExpiry).reconcile();
+      await rotated;
+      return ensureCaBundle(pem);
+    };
+    const served = await manager(cluster, 'b', undefined, api).reconcile();
+    expect(served.ca.cert).not.toBe(first.ca.cert);
+    expect(cluster.published).toContain(caBundleOf(first, new Date()));
+    expect(cluster.caBundle).toContain(served.ca.cert.trim());
+    expect(cluster.caBundle).toContain(first.ca.cert.trim());
+    expect(await readFile(join(dir, 'b.crt'), 'utf8')).toBe(served.serving.cert);
   });
 
   it('renews before expiry, and other replicas pick the renewal up from the Secret', async () => {

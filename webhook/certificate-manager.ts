@@ -1,9 +1,12 @@
 /**
  * Keeps the webhook's certificates without cert-manager: a CA and a serving certificate for the Service's DNS
  * names live in one Secret; the CA goes into the caBundle of the injector's MutatingWebhookConfiguration; the
- * serving pair is written to the files the server watches. Replicas starting together converge on one Secret
- * (create fails for all but one, updates carry the resourceVersion); renewal happens before expiry, and a rotated
- * CA stays in the caBundle beside the new one while serving certificates it signed may still be in use.
+ * serving pair is written to the files the server watches. The Secret is the single source of truth: replicas
+ * starting together converge on it (create fails for all but one, replaces carry the resourceVersion), and only a
+ * CA that made it into the Secret ever reaches the caBundle. Every replica publishes the caBundle before it serves
+ * a certificate, and checks afterwards that the Secret did not change meanwhile, so a replica with a stale view
+ * cannot leave the caBundle without a CA in use. Renewal happens before expiry, and a rotated CA stays in the
+ * caBundle beside the new one while serving certificates it signed may still be in use.
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
@@ -19,13 +22,18 @@ import {
 
 /** The apiserver calls the manager makes; the implementation sits at the edge (webhook/cluster.ts). */
 export interface CertificateApi {
-  readSecret(): Promise<{ data: Record<string, string>; resourceVersion: string } | undefined>;
-  /** Throws a ConflictError when another replica created it first. */
-  createSecret(data: Record<string, string>): Promise<void>;
-  /** Throws a ConflictError when the Secret changed since `resourceVersion`. */
-  replaceSecret(data: Record<string, string>, resourceVersion: string): Promise<void>;
+  readSecret(): Promise<StoredSecret | undefined>;
+  /** Returns the new resourceVersion; throws a ConflictError when another replica created it first. */
+  createSecret(data: Record<string, string>): Promise<string>;
+  /** Returns the new resourceVersion; throws a ConflictError when the Secret changed since `resourceVersion`. */
+  replaceSecret(data: Record<string, string>, resourceVersion: string): Promise<string>;
   /** Sets every webhook's caBundle, if it differs; returns whether anything changed. */
   ensureCaBundle(caBundlePem: string): Promise<boolean>;
+}
+
+export interface StoredSecret {
+  data: Record<string, string>;
+  resourceVersion: string;
 }
 
 export class ConflictError extends Error {}
@@ -42,6 +50,8 @@ export interface CertificateManagerOptions {
 
 export class CertificateManager {
   #timer: NodeJS.Timeout | undefined;
+  /** The CA of the serving certificate this process last wrote to its files. */
+  #servedCa: string | undefined;
 
   constructor(private readonly options: CertificateManagerOptions) {}
 
@@ -53,24 +63,39 @@ export class CertificateManager {
       const stored = await api.readSecret();
       const current = decodeBundle(stored?.data);
       const plan = planCertificates(current, now, policy);
-      if (plan.action === 'keep') return this.#publish(current as CertificateBundle, now, false);
-
-      const next = await executePlan(plan, current, policy, now);
-      // Trust first, then use: the caBundle gains the new CA before any replica can serve a certificate it signed.
-      const caChanged = next.ca.cert !== current?.ca.cert;
-      if (caChanged) await api.ensureCaBundle(caBundleOf(next, now));
-      try {
-        if (stored) await api.replaceSecret(encodeBundle(next), stored.resourceVersion);
-        else await api.createSecret(encodeBundle(next));
-      } catch (error) {
-        if (!(error instanceof ConflictError)) throw error;
-        log.info({ attempt }, 'another replica changed the certificate Secret first; reading it again');
+      let bundle: CertificateBundle;
+      let resourceVersion: string;
+      if (plan.action === 'keep') {
+        bundle = current as CertificateBundle;
+        resourceVersion = (stored as StoredSecret).resourceVersion;
+      } else {
+        bundle = await executePlan(plan, current, policy, now);
+        try {
+          resourceVersion = stored
+            ? await api.replaceSecret(encodeBundle(bundle), stored.resourceVersion)
+            : await api.createSecret(encodeBundle(bundle));
+        } catch (error) {
+          if (!(error instanceof ConflictError)) throw error;
+          log.info({ attempt }, 'another replica changed the certificate Secret first; reading it again');
+          continue;
+        }
+        log.info({ action: plan.action, reason: plan.reason }, 'webhook certificates renewed');
+      }
+      // Trust first, then use: the caBundle holds this CA before this replica serves a certificate it signed.
+      const caBundleChanged = await api.ensureCaBundle(caBundleOf(bundle, now));
+      if ((await api.readSecret())?.resourceVersion !== resourceVersion) {
+        log.info({ attempt }, 'the certificate Secret changed while the caBundle was published; again');
         continue;
       }
-      log.info({ action: plan.action, reason: plan.reason }, 'webhook certificates renewed');
-      return this.#publish(next, now, caChanged);
+      const newCa = this.#servedCa !== undefined && this.#servedCa !== bundle.ca.cert;
+      if (caBundleChanged || newCa) await sleep(this.options.caPropagationMs ?? 0);
+      await this.#writeServingFiles(bundle.serving);
+      this.#servedCa = bundle.ca.cert;
+      return bundle;
     }
-    throw new Error('the certificate Secret kept changing under us; giving up this round');
+    throw new Error(
+      'the certificate Secret kept changing under us in 5 attempts; giving up this round (the next one retries)',
+    );
   }
 
   /** Reconciles now and then every `intervalMs`; errors are logged and retried at the next tick. */
@@ -87,14 +112,6 @@ export class CertificateManager {
     clearInterval(this.#timer);
   }
 
-  async #publish(bundle: CertificateBundle, now: Date, caChanged: boolean): Promise<CertificateBundle> {
-    const changed = await this.options.api.ensureCaBundle(caBundleOf(bundle, now));
-    if (caChanged || changed)
-      await new Promise((resolve) => setTimeout(resolve, this.options.caPropagationMs ?? 0));
-    await this.#writeServingFiles(bundle.serving);
-    return bundle;
-  }
-
   /** Key first, then certificate, each replaced atomically, so a reader never sees a torn file. */
   async #writeServingFiles(serving: { cert: string; key: string }): Promise<void> {
     const { cert, key } = this.options.files;
@@ -105,6 +122,10 @@ export class CertificateManager {
     await rename(`${cert}.tmp`, cert);
     this.options.log.info({ cert }, 'serving certificate written');
   }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 async function readOrEmpty(path: string): Promise<string> {

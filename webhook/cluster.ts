@@ -5,6 +5,7 @@ import {
   CoreV1Api,
   KubeConfig,
   VersionApi,
+  type V1MutatingWebhookConfiguration,
 } from '@kubernetes/client-node';
 import { ConflictError, type CertificateApi } from './certificate-manager.js';
 import type { ServerVersion } from './native-sidecars.js';
@@ -29,6 +30,12 @@ export function kubernetesCertificateApi(
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const admission = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
   const { namespace, secret: name } = names;
+  const secretRef: ObjectRef = { kind: 'Secret', name, namespace, resource: 'secrets' };
+  const webhookRef: ObjectRef = {
+    kind: 'MutatingWebhookConfiguration',
+    name: names.webhookConfiguration,
+    resource: 'mutatingwebhookconfigurations.admissionregistration.k8s.io',
+  };
   const decode = (data: Record<string, string> = {}) =>
     Object.fromEntries(
       Object.entries(data).map(([key, value]) => [key, Buffer.from(value, 'base64').toString()]),
@@ -51,34 +58,48 @@ export function kubernetesCertificateApi(
         return { data: decode(secret.data), resourceVersion: secret.metadata?.resourceVersion ?? '' };
       } catch (error) {
         if (statusOf(error) === 404) return undefined;
-        throw error;
+        throw explained(error, 'get', secretRef);
       }
     },
     async createSecret(data) {
-      await conflictsAs409(() => core.createNamespacedSecret({ namespace, body: body(data) }));
+      const created = await conflictsAs409('create', secretRef, () =>
+        core.createNamespacedSecret({ namespace, body: body(data) }),
+      );
+      return created.metadata?.resourceVersion ?? '';
     },
     async replaceSecret(data, resourceVersion) {
-      await conflictsAs409(() =>
+      const replaced = await conflictsAs409('update', secretRef, () =>
         core.replaceNamespacedSecret({ name, namespace, body: body(data, resourceVersion) }),
       );
+      return replaced.metadata?.resourceVersion ?? '';
     },
     async ensureCaBundle(caBundlePem) {
       const wanted = Buffer.from(caBundlePem).toString('base64');
+      const configurationName = names.webhookConfiguration;
       for (let attempt = 0; attempt < 5; attempt++) {
-        const configuration = await admission.readMutatingWebhookConfiguration({
-          name: names.webhookConfiguration,
-        });
+        let configuration: V1MutatingWebhookConfiguration;
+        try {
+          configuration = await admission.readMutatingWebhookConfiguration({ name: configurationName });
+        } catch (error) {
+          throw explained(error, 'get', webhookRef);
+        }
         const webhooks = configuration.webhooks ?? [];
+        if (webhooks.length === 0) {
+          throw new Error(
+            `the MutatingWebhookConfiguration ${configurationName} has no webhooks to give a caBundle; ` +
+              'fix: apply manifests/mutating-webhook.yaml (kubectl apply -k manifests)',
+          );
+        }
         if (webhooks.every((webhook) => webhook.clientConfig.caBundle === wanted)) return false;
         for (const webhook of webhooks) webhook.clientConfig.caBundle = wanted;
         try {
           await admission.replaceMutatingWebhookConfiguration({
-            name: names.webhookConfiguration,
+            name: configurationName,
             body: configuration,
           });
           return true;
         } catch (error) {
-          if (statusOf(error) !== 409) throw error;
+          if (statusOf(error) !== 409) throw explained(error, 'update', webhookRef);
         }
       }
       throw new Error(
@@ -88,15 +109,57 @@ export function kubernetesCertificateApi(
   };
 }
 
+interface ObjectRef {
+  kind: string;
+  name: string;
+  namespace?: string;
+  /** As RBAC names it, for the fix in an error message. */
+  resource: string;
+}
+
 function statusOf(error: unknown): number | undefined {
   return error instanceof ApiException ? error.code : undefined;
 }
 
-async function conflictsAs409(call: () => Promise<unknown>): Promise<void> {
+async function conflictsAs409<T>(verb: string, ref: ObjectRef, call: () => Promise<T>): Promise<T> {
   try {
-    await call();
+    return await call();
   } catch (error) {
-    if (statusOf(error) === 409) throw new ConflictError('conflict');
-    throw error;
+    if (statusOf(error) === 409) throw new ConflictError(`${verb} ${describe(ref)}: conflict`);
+    throw explained(error, verb, ref);
   }
+}
+
+function describe(ref: ObjectRef): string {
+  return `the ${ref.kind} ${ref.namespace ? `${ref.namespace}/` : ''}${ref.name}`;
+}
+
+/** An apiserver error as a sentence naming the call, the object and, where we know it, the fix. */
+function explained(error: unknown, verb: string, ref: ObjectRef): Error {
+  const status = statusOf(error);
+  const detail = apiMessage(error);
+  const base = `cannot ${verb} ${describe(ref)}: ${status === undefined ? '' : `HTTP ${status}: `}${detail}`;
+  const fix =
+    status === 403
+      ? `; fix: grant the webhook's ServiceAccount "${verb}" on ${ref.resource} named ${ref.name} ` +
+        '(manifests/rbac.yaml)'
+      : status === 404 && ref.kind === 'MutatingWebhookConfiguration'
+        ? '; fix: install it first (kubectl apply -k manifests) or pass --webhook-configuration'
+        : '';
+  return new Error(base + fix, { cause: error });
+}
+
+function apiMessage(error: unknown): string {
+  if (error instanceof ApiException) {
+    const body: unknown = error.body;
+    const text = typeof body === 'string' ? body : JSON.stringify(body);
+    try {
+      const parsed = JSON.parse(text) as { message?: unknown };
+      if (typeof parsed.message === 'string') return parsed.message;
+    } catch {
+      // not a Status object; fall through to the raw body
+    }
+    return text.slice(0, 300);
+  }
+  return error instanceof Error ? error.message : String(error);
 }

@@ -1,10 +1,14 @@
+export type { HttpView } from './http-report.js';
+export { httpGet, startHttpServer } from './http.js';
 export type { IpFamily, IptablesBackend } from './iptables.js';
-export { IPTABLES_BACKENDS, restoreRules, saveRules } from './iptables.js';
+export { IPTABLES_BACKENDS, restoreRules, saveRules, withoutEmptyTables } from './iptables.js';
 export type { Identity } from './lab.js';
 export { createLab, Lab, Pod } from './lab.js';
-export { runMeshIptables, WEBHOOK_DEFAULT_ARGS } from './mesh-iptables.js';
+export type { MeshIptablesOptions } from './mesh-iptables.js';
+export { injectedInitContainer, runMeshIptables, webhookInitArgs } from './mesh-iptables.js';
 export type { Proxy } from './proxy.js';
-export { startProxy } from './proxy.js';
+export { startHttpProxy, startProxy } from './proxy.js';
 export { labRequirements } from './requirements.js';
 export { connect, startTcpServer } from './tcp.js';
 export type { Endpoint, ServerView } from './tcp-report.js';
+export { runStoredPod } from './stored-pod.js';

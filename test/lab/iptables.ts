@@ -40,3 +40,18 @@ export async function restoreRules(
 ): Promise<void> {
   await pod.exec(binary(family, backend, '-restore'), ['--noflush'], { input: rules });
 }
+
+/**
+ * Saved rules without the tables that hold nothing: no rule, no chain of their own, every built-in chain
+ * accepting. Such a table behaves as no table at all, and neither backend can remove one once something created
+ * it (iptables-legacy's tables live as long as the namespace).
+ */
+export function withoutEmptyTables(saved: string): string {
+  const tables = saved.split(/(?<=^COMMIT)\n/m);
+  const isEmpty = (table: string) =>
+    table
+      .split('\n')
+      .slice(1, -1)
+      .every((line) => /^:\S+ ACCEPT$/.test(line));
+  return tables.filter((table) => !isEmpty(table)).join('\n');
+}

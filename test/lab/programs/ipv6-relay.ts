@@ -3,7 +3,7 @@
  * and [::]:INBOUND and forwards each redirected connection to its original destination, from the default source
  * for outbound and from PASSTHROUGH_SOURCE for inbound, with a PROXY protocol header in front like HAProxy's
  * `send-proxy`. Prints "listening" when both listeners are up and one line per forwarded connection.
- * Usage: node ipv6-relay.js OUTBOUND_PORT INBOUND_PORT PASSTHROUGH_SOURCE
+ * Usage: node ipv6-relay.js OUTBOUND_PORT INBOUND_PORT PASSTHROUGH_SOURCE ORIGINAL_DESTINATION_PROGRAM
  */
 import { spawn } from 'node:child_process';
 import { connect, createServer } from 'node:net';
@@ -11,32 +11,21 @@ import type { Socket } from 'node:net';
 import type { Endpoint } from '../tcp-report.js';
 import { proxyProtocolHeader } from '../tcp-report.js';
 
-const [outboundPort, inboundPort, passthroughSource] = process.argv.slice(2);
+const [outboundPort, inboundPort, passthroughSource, originalDestinationProgram = ''] = process.argv.slice(2);
 
 /**
- * Node has no getsockopt, so the original destination is read by python3 from the accepted socket, which the
- * child inherits as fd 3: getsockopt(IPPROTO_IPV6, IP6T_SO_ORIGINAL_DST = 80) returns a struct sockaddr_in6.
- * python3 needs no compile step, unlike a C helper; one short process per connection is cheap enough here.
+ * Node has no getsockopt, so the original destination (getsockopt(IPPROTO_IPV6, IP6T_SO_ORIGINAL_DST)) is read by
+ * the lab's small C program, which gets the accepted socket as its standard input and prints "ADDRESS PORT".
  */
-const READ_ORIGINAL_DESTINATION = `
-import ipaddress, socket
-s = socket.socket(fileno=3)
-raw = s.getsockopt(socket.IPPROTO_IPV6, 80, 28)
-s.detach()
-print(ipaddress.IPv6Address(raw[8:24]), int.from_bytes(raw[2:4], "big"))
-`;
-
 function originalDestination(client: Socket): Promise<Endpoint> {
   return new Promise((resolve, reject) => {
-    const python = spawn('python3', ['-c', READ_ORIGINAL_DESTINATION], {
-      stdio: ['ignore', 'pipe', 'pipe', client],
-    });
+    const reader = spawn(originalDestinationProgram, [], { stdio: [client, 'pipe', 'pipe'] });
     let output = '';
-    for (const stream of [python.stdout, python.stderr]) {
+    for (const stream of [reader.stdout, reader.stderr]) {
       stream?.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     }
-    python.on('error', reject);
-    python.on('close', (code) => {
+    reader.on('error', reject);
+    reader.on('close', (code) => {
       const [address, port] = output.trim().split(' ');
       if (code === 0 && address && port) resolve({ address, port: Number(port) });
       else reject(new Error(`reading the original destination failed: ${output}`));
