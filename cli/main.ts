@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-/** The `mesh-injector` command: serve the webhook (inject and check follow on the same code). */
+/** The `mesh-injector` command: serve the webhook, inject manifests offline, check an installation. */
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { WEBHOOK_CONFIGURATION_NAME } from '../common/constants.js';
 import { serve } from './serve.js';
 
 const program = new Command()
@@ -44,6 +45,27 @@ program
   .addOption(
     new Option('--log-level <level>', 'pino log level').env('MESH_INJECTOR_LOG_LEVEL').default('info'),
   )
+  .addOption(
+    new Option(
+      '--manage-certificates',
+      'keep the CA, serving certificate and caBundle in the cluster (no cert-manager)',
+    ).env('MESH_INJECTOR_MANAGE_CERTIFICATES'),
+  )
+  .addOption(
+    new Option('--namespace <name>', "the webhook's namespace").env('POD_NAMESPACE').default('mesh-injector'),
+  )
+  .addOption(new Option('--service <name>', 'the Service the apiserver calls').default('mesh-injector'))
+  .addOption(
+    new Option('--certificate-secret <name>', 'the Secret holding the CA and serving pair').default(
+      'mesh-injector-tls',
+    ),
+  )
+  .addOption(
+    new Option(
+      '--webhook-configuration <name>',
+      'the MutatingWebhookConfiguration whose caBundle to keep',
+    ).default(WEBHOOK_CONFIGURATION_NAME),
+  )
   .action(async (options: CommandOptions) => {
     const webhook = await serve({
       port: options.port,
@@ -76,6 +98,78 @@ program
       });
     }
   });
+
+program
+  .command('inject')
+  .description(
+    'inject the sidecar into the pod templates of a manifest, offline, like istioctl kube-inject: Pod, Deployment, ' +
+      'StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob and List; other kinds pass through',
+  )
+  .requiredOption('-f, --filename <file>', 'manifest (multi-document YAML), or - for stdin')
+  .option('--config <dir>', "config directory (default: the package's manifests/config)")
+  .option('--revision <name>', "revision to record (istio.io/rev), instead of values.yaml's")
+  .action(async (options: { filename: string; config?: string; revision?: string }) => {
+    // Loaded on use, so each command starts without the others' dependencies.
+    const { runInject } = await import('./inject.js');
+    process.exitCode = await runInject(
+      { file: options.filename, config: options.config, revision: options.revision },
+      { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) },
+      readStdin,
+    );
+  });
+
+program
+  .command('check')
+  .description(
+    'check the installation against the current kubeconfig: webhook configuration, caBundle and serving ' +
+      'certificate, Service endpoints, injection namespaces, pods that need a restart',
+  )
+  .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+  .option('--namespace <name>', "the injector's namespace", 'mesh-injector')
+  .option('--service <name>', "the injector's Service", 'mesh-injector')
+  .option('--webhook-configuration <name>', 'the MutatingWebhookConfiguration', WEBHOOK_CONFIGURATION_NAME)
+  .option('--secret <name>', 'the Secret holding the serving certificate (tls.crt)', 'mesh-injector-tls')
+  .option('--config-map <name>', "the ConfigMap holding the injector's configuration", 'mesh-injector-config')
+  .option('--config <dir>', 'compare pods with this config directory instead of the ConfigMap')
+  .addOption(
+    new Option('--kubeconfig <file>', 'kubeconfig (default: KUBECONFIG, ~/.kube/config)').env('KUBECONFIG'),
+  )
+  .addOption(
+    new Option('--timeout <ms>', 'for the TLS handshake with a url webhook')
+      .default(5000)
+      .argParser(nonNegative),
+  )
+  .action(async (options: CheckCommandOptions) => {
+    const { InjectorConfigError, runCheck } = await import('./check.js');
+    try {
+      process.exitCode = await runCheck(
+        { ...options, output: options.output, timeoutMs: options.timeout },
+        (text) => process.stdout.write(text),
+      );
+    } catch (error) {
+      if (!(error instanceof InjectorConfigError)) throw error;
+      process.stderr.write(`error: ${error.message}\n`);
+      process.exitCode = 2;
+    }
+  });
+
+interface CheckCommandOptions {
+  output: 'text' | 'json';
+  namespace: string;
+  service: string;
+  webhookConfiguration: string;
+  secret: string;
+  configMap: string;
+  config?: string;
+  kubeconfig?: string;
+  timeout: number;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
 
 interface CommandOptions {
   port: number;

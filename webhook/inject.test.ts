@@ -1,8 +1,8 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
-import { shippedContext, typicalPod } from '../test/fixtures/pods.js';
+import { shippedConfig, shippedContext, typicalPod } from '../test/fixtures/pods.js';
 import { injectPod, type InjectionContext } from './inject.js';
-import { parseStatus } from './status.js';
+import { parseStatus, templateVersion } from './status.js';
 
 async function inject(pod: V1Pod, overrides: Partial<InjectionContext> = {}): Promise<V1Pod> {
   const result = injectPod(pod, 'shop', await shippedContext(overrides));
@@ -129,6 +129,7 @@ describe('injecting a pod', () => {
       'volumes',
       'imagePullSecrets',
       'revision',
+      'version',
     ]);
     expect(parseStatus(status)).toEqual({
       initContainers: ['istio-init'],
@@ -136,6 +137,7 @@ describe('injecting a pod', () => {
       volumes: ['istio-envoy'],
       imagePullSecrets: [],
       revision: 'default',
+      version: templateVersion(await shippedConfig()),
     });
   });
 

@@ -12,7 +12,7 @@ import {
   type PodSettings,
 } from './pod-settings.js';
 import { renderSidecar, type SidecarTemplate } from './sidecar-template.js';
-import { formatStatus, parseStatus } from './status.js';
+import { formatStatus, parseStatus, templateVersion } from './status.js';
 import type { InjectorValues } from './values.js';
 import { canonicalLabels, workloadName } from './workload.js';
 
@@ -116,6 +116,7 @@ export function injectPod(original: V1Pod, namespace: string, context: Injection
         volumes: sidecar.volumes.map((v) => v.name),
         imagePullSecrets: [],
         revision: context.values.revision,
+        version: templateVersion(context),
       }),
       overrides: !previous && overrides.size > 0 ? formatOverrides(overrides, userInit) : undefined,
     }),

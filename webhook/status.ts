@@ -1,7 +1,12 @@
 /**
  * The `sidecar.istio.io/status` annotation: which containers and volumes the injector added, so a re-injection
  * can replace them instead of adding them twice. Keys in Istio's order; empty lists serialise as null.
+ *
+ * `version` identifies the configuration the sidecar was rendered from (template, values and proxy bootstrap), as
+ * the `version` key of Istio's status did up to 1.7, so `mesh-injector check` can tell which pods run a sidecar
+ * from an older template. Istio ignores keys it does not know.
  */
+import { createHash } from 'node:crypto';
 
 export interface InjectionStatus {
   initContainers: string[];
@@ -9,6 +14,8 @@ export interface InjectionStatus {
   volumes: string[];
   imagePullSecrets: string[];
   revision: string;
+  /** templateVersion() of the configuration that rendered the sidecar; absent from older annotations. */
+  version?: string;
 }
 
 export function formatStatus(status: InjectionStatus): string {
@@ -19,6 +26,7 @@ export function formatStatus(status: InjectionStatus): string {
     volumes: list(status.volumes),
     imagePullSecrets: list(status.imagePullSecrets),
     revision: status.revision,
+    ...(status.version !== undefined ? { version: status.version } : {}),
   });
 }
 
@@ -41,5 +49,47 @@ export function parseStatus(annotation: string | undefined): InjectionStatus | u
     volumes: names(record.volumes),
     imagePullSecrets: names(record.imagePullSecrets),
     revision: typeof record.revision === 'string' ? record.revision : '',
+    ...(typeof record.version === 'string' && record.version !== '' ? { version: record.version } : {}),
   };
+}
+
+/** What a sidecar's rendering depends on besides the pod: the loaded configuration. */
+export interface RenderingConfig {
+  template: unknown;
+  values: unknown;
+  proxyBootstrap: string | null;
+}
+
+const versions = new WeakMap<object, { config: RenderingConfig; version: string }>();
+
+/**
+ * A short hash of the configuration, independent of key order and of the files' comments and layout, so only a
+ * change that can change a rendered sidecar gives a new version. Cached per loaded template.
+ */
+export function templateVersion(config: RenderingConfig): string {
+  const key = typeof config.template === 'object' && config.template !== null ? config.template : undefined;
+  const cached = key && versions.get(key);
+  if (
+    cached &&
+    cached.config.values === config.values &&
+    cached.config.proxyBootstrap === config.proxyBootstrap
+  ) {
+    return cached.version;
+  }
+  const canonical = canonicalJson([config.template, config.values, config.proxyBootstrap]);
+  const version = createHash('sha256').update(canonical).digest('hex').slice(0, 16);
+  if (key) versions.set(key, { config, version });
+  return version;
+}
+
+/** JSON with object keys sorted at every level. */
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, item]) => item !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}:${canonicalJson(item)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
 }
