@@ -22,7 +22,15 @@ export const PORTS = {
   readiness: 15021,
   /** Proxy Prometheus stats (`/stats/prometheus`). */
   proxyStats: 15090,
+  /** The agent's DNS listener, where captured DNS goes (Istio's IstioAgentDNSListenerPort). */
+  dnsCapture: 15053,
 } as const;
+
+/** Plain DNS, the port DNS capture matches. */
+export const DNS_PORT = 53;
+
+/** The mark TPROXY mode puts on the proxy's own loopback traffic (Istio's OutboundMark). */
+export const OUTBOUND_MARK = 1338;
 
 /** Source address the proxy binds for inbound upstream connections, so capture rules can tell them apart. */
 export const INBOUND_PASSTHROUGH_SOURCE_IPV4 = '127.0.0.6';
@@ -42,6 +50,8 @@ export const CHAINS = {
   divert: 'ISTIO_DIVERT',
   tproxy: 'ISTIO_TPROXY',
   drop: 'ISTIO_DROP',
+  /** nat and raw: the DNS capture rules. */
+  outputDns: 'ISTIO_OUTPUT_DNS',
 } as const;
 export const CHAIN_PREFIX = 'ISTIO_';
 

@@ -1,0 +1,333 @@
+/**
+ * Applies the capture rules to the kernel, all or nothing: one `<x>tables-restore --noflush` per family, a re-run
+ * with the same rules changes nothing, different rules are replaced in one transaction per table, and when any
+ * part fails every family goes back to how it was before the run.
+ */
+import type { Logger } from 'pino';
+import {
+  detectIptablesBinary,
+  describeCommand,
+  IptablesBinaryError,
+  runCommand,
+  type CommandResult,
+  type CommandRunner,
+  type IpFamily,
+  type IptablesBinary,
+} from './iptables-binary.js';
+import {
+  builtInRulesWithoutJump,
+  captureDifferences,
+  describeCapture,
+  hasCapture,
+  parseIptablesState,
+  renderCleanup,
+  renderReplace,
+  renderRollback,
+  ruleLine,
+  rulesToVerify,
+  specArguments,
+  tableAtLine,
+  type IptablesState,
+  type TableRule,
+} from './iptables-state.js';
+
+export type { IpFamily } from './iptables-binary.js';
+
+/** iptables-restore input per family; `ipv6` absent means IPv6 is off and its rules are not touched. */
+export interface DesiredCapture {
+  ipv4: string;
+  ipv6?: string;
+}
+
+export interface CaptureOptions {
+  /** FORCE_IPTABLES_BINARY: use only `<x>tables-legacy` or `<x>tables-nft`. */
+  forceBinary?: 'legacy' | 'nft';
+  /** Replace capture rules that differ from the configured ones (on by default in mesh-iptables). */
+  reconcile: boolean;
+  /** Apply even when the configured rules are already in place (Istio's --force-apply). */
+  forceApply: boolean;
+  logger: Logger;
+  /** How commands are run: the real runner (execa) unless given. */
+  run?: CommandRunner;
+}
+
+export type CaptureOutcome =
+  { kind: 'applied' } | { kind: 'unchanged' } | { kind: 'replaced'; previous: string };
+
+/** Applying or removing the capture rules failed; the message says where, why, and what the kernel holds now. */
+export class CaptureError extends Error {
+  override name = 'CaptureError';
+}
+
+/** One configured family, with its binaries and its rules as they were before this run. */
+interface Family {
+  family: IpFamily;
+  binary: IptablesBinary;
+  desired: IptablesState;
+  desiredText: string;
+  before: IptablesState;
+}
+
+type Plan =
+  | { kind: 'unchanged' }
+  /** The configured text as it is: a first apply, or Istio's attempt when reconcile is off. */
+  | { kind: 'apply'; text: string; hint?: string }
+  | { kind: 'replace'; text: string };
+
+/**
+ * Applies `desired`. Throws CaptureError when it cannot; by then every family holds again what it held before
+ * (or the error says exactly what remains, if rolling back failed too).
+ */
+export async function applyCapture(
+  desired: DesiredCapture,
+  options: CaptureOptions,
+): Promise<CaptureOutcome> {
+  const run = options.run ?? runCommand;
+  const log = options.logger;
+  const families = await prepareFamilies(desired, options, run);
+  const plans: [Family, Plan][] = [];
+  for (const family of families) plans.push([family, await planFamily(family, options, run)]);
+
+  const touched: Family[] = [];
+  for (const [family, plan] of plans) {
+    if (plan.kind === 'unchanged') continue;
+    touched.push(family);
+    const result = await restore(family, plan.text, run, log);
+    if (result.exitCode !== 0) {
+      const failure = describeRestoreFailure(
+        family,
+        plan.text,
+        result,
+        plan.kind === 'apply' ? plan.hint : '',
+      );
+      log.error({ family: family.family, failure }, 'applying the capture rules failed; rolling back');
+      throw new CaptureError(`${failure}\n${await rollBack(touched, run, log)}`);
+    }
+  }
+  for (const family of touched) {
+    // Istio logs the final state; failing to read it does not undo a successful apply.
+    const final = await run(family.binary.save, []);
+    log.info(
+      { family: family.family, rules: final.stdout.trimEnd(), exitCode: final.exitCode },
+      'iptables state after apply',
+    );
+  }
+
+  if (plans.every(([, plan]) => plan.kind === 'unchanged')) return { kind: 'unchanged' };
+  if (plans.some(([, plan]) => plan.kind === 'replace')) {
+    const previous = plans
+      .filter(([family]) => hasCapture(family.before))
+      .map(([family]) => `${family.family}:\n${describeCapture(family.before)}`)
+      .join('\n');
+    return { kind: 'replaced', previous };
+  }
+  return { kind: 'applied' };
+}
+
+/**
+ * Removes everything the configuration adds in each configured family: every ISTIO_* chain, in every table,
+ * every rule in a built-in chain that jumps into one, and the configured rules in built-in chains that are
+ * present. One transaction per table; nothing else is touched.
+ */
+export async function cleanupCapture(desired: DesiredCapture, options: CaptureOptions): Promise<void> {
+  const run = options.run ?? runCommand;
+  const log = options.logger;
+  for (const family of await prepareFamilies(desired, options, run)) {
+    const present = await presentRules(family, builtInRulesWithoutJump(family.desired), run);
+    const text = renderCleanup(family.before, present);
+    if (text === '') {
+      log.info({ family: family.family }, 'no capture rules to remove');
+      continue;
+    }
+    const result = await restore(family, text, run, log);
+    if (result.exitCode !== 0) {
+      const now = await readState(family, run);
+      throw new CaptureError(
+        `${describeRestoreFailure(family, text, result)}\n` +
+          `Removing the capture rules failed; the ${family.family} capture rules that remain:\n${describeCapture(now)}`,
+      );
+    }
+  }
+}
+
+function configuredFamilies(desired: DesiredCapture): [IpFamily, string][] {
+  return desired.ipv6 === undefined
+    ? [['ipv4', desired.ipv4]]
+    : [
+        ['ipv4', desired.ipv4],
+        ['ipv6', desired.ipv6],
+      ];
+}
+
+/** Reads the configured texts, detects every family's binaries and reads its rules before anything is changed. */
+async function prepareFamilies(
+  desired: DesiredCapture,
+  options: CaptureOptions,
+  run: CommandRunner,
+): Promise<Family[]> {
+  const parsed = configuredFamilies(desired).map(([family, text]) => {
+    try {
+      return { family, text, state: parseIptablesState(text, `the ${family} restore input`) };
+    } catch (error) {
+      throw new CaptureError(`${(error as Error).message}\nNothing was changed.`);
+    }
+  });
+  const families: Family[] = [];
+  for (const { family, text, state } of parsed) {
+    let binary: IptablesBinary;
+    try {
+      binary = await detectIptablesBinary(family, options.forceBinary, run);
+    } catch (error) {
+      if (error instanceof IptablesBinaryError)
+        throw new CaptureError(`${error.message}\nNothing was changed.`);
+      throw error;
+    }
+    options.logger.info(
+      { family, binary: binary.command, backend: binary.backend, version: binary.version },
+      'iptables binary selected',
+    );
+    const entry = { family, binary, desired: state, desiredText: text, before: state };
+    entry.before = await readState(entry, run);
+    families.push(entry);
+  }
+  return families;
+}
+
+async function save(family: Family, run: CommandRunner): Promise<string> {
+  const result = await run(family.binary.save, []);
+  if (result.exitCode !== 0) {
+    throw new CaptureError(
+      `${family.family}: ${family.binary.save} failed (exit ${result.exitCode}): ${result.stderr.trim()}`,
+    );
+  }
+  return result.stdout;
+}
+
+async function readState(family: Family, run: CommandRunner): Promise<IptablesState> {
+  return parseIptablesState(await save(family, run), `${family.binary.save} output`);
+}
+
+/**
+ * Decides what a family needs, as Istio's `VerifyIptablesState` and `executeCommands` decide it: no capture rules
+ * in place → apply; the configured ones in place → nothing (unless forceApply); others in place → replace them
+ * (reconcile), or apply over them as Istio does without --reconcile, which fails on the existing chains. With
+ * forceApply and reconcile, rules already in place are rewritten by the replace transaction; without reconcile,
+ * forceApply fails on the existing chains, as Istio's does.
+ */
+async function planFamily(family: Family, options: CaptureOptions, run: CommandRunner): Promise<Plan> {
+  const log = options.logger.child({ family: family.family });
+  if (!hasCapture(family.before)) {
+    log.info('no capture rules in place; applying');
+    return { kind: 'apply', text: family.desiredText };
+  }
+  const differences = await verify(family, run);
+  if (differences.length === 0 && !options.forceApply) {
+    log.info('the configured capture rules are already in place; nothing to do');
+    return { kind: 'unchanged' };
+  }
+  if (!options.reconcile) {
+    log.warn(
+      { differences },
+      'reconcile is recommended but no-reconcile flag is set; applying over the capture rules in place',
+    );
+    return {
+      kind: 'apply',
+      text: family.desiredText,
+      hint:
+        `\nOther capture rules were in place (${differences.join('; ')}) and reconcile is off, so the run ` +
+        `failed as Istio's does; fix: run with reconcile on to replace them.`,
+    };
+  }
+  log.info({ differences, previous: describeCapture(family.before) }, 'replacing the capture rules in place');
+  const present = await presentRules(family, builtInRulesWithoutJump(family.desired), run);
+  return { kind: 'replace', text: renderReplace(family.before, family.desired, present) };
+}
+
+/** What differs between the rules in place and the configured ones; empty when they are the same. */
+async function verify(family: Family, run: CommandRunner): Promise<string[]> {
+  const differences = captureDifferences(family.before, family.desired);
+  if (differences.length > 0) return differences;
+  const expected = rulesToVerify(family.desired);
+  const present = await presentRules(family, expected, run);
+  return expected
+    .filter((rule) => !present.includes(rule))
+    .map((rule) => `${rule.table}: rule "${ruleLine(rule)}" is missing`);
+}
+
+/** The rules the kernel holds, by `<x>tables -t TABLE -C CHAIN spec` (position ignored, as `-C` does). */
+async function presentRules(
+  family: Family,
+  rules: readonly TableRule[],
+  run: CommandRunner,
+): Promise<TableRule[]> {
+  const present: TableRule[] = [];
+  for (const rule of rules) {
+    const args = ['-t', rule.table, '-C', rule.chain, ...specArguments(rule.spec), ...family.binary.lockArgs];
+    if ((await run(family.binary.command, args)).exitCode === 0) present.push(rule);
+  }
+  return present;
+}
+
+async function restore(
+  family: Family,
+  text: string,
+  run: CommandRunner,
+  log: Logger,
+): Promise<CommandResult> {
+  const args = ['--noflush', ...family.binary.lockArgs];
+  log.info(
+    { family: family.family, command: describeCommand(family.binary.restore, args), input: text },
+    'running iptables restore',
+  );
+  return run(family.binary.restore, args, { input: text });
+}
+
+function describeRestoreFailure(family: Family, text: string, result: CommandResult, hint = ''): string {
+  // iptables-restore names the line: "line 6 failed" (legacy, nft) or "Error occurred at line: 23" (parse errors).
+  const line = Number(/line:? (\d+)/.exec(result.stderr)?.[1] ?? 0);
+  const table = tableAtLine(text, line);
+  const where =
+    table === undefined ? '' : ` in table ${table} at line ${line} ("${text.split('\n')[line - 1]}")`;
+  return (
+    `${family.family}: ${describeCommand(family.binary.restore, ['--noflush', ...family.binary.lockArgs])} ` +
+    `failed${where} (exit ${result.exitCode}): ${result.stderr.trim() || '(no output)'}${hint}`
+  );
+}
+
+/**
+ * Brings every family this run changed back to its state before the run, then reads it again to be sure.
+ * Returns the sentence for the error message: that the rules were rolled back, or exactly what remains.
+ */
+async function rollBack(touched: readonly Family[], run: CommandRunner, log: Logger): Promise<string> {
+  const failures: string[] = [];
+  for (const family of touched) {
+    try {
+      const text = renderRollback(await readState(family, run), family.before);
+      if (text !== '') {
+        const result = await restore(family, text, run, log);
+        if (result.exitCode !== 0) failures.push(describeRestoreFailure(family, text, result));
+      }
+      const left = renderRollback(await readState(family, run), family.before);
+      if (left !== '') {
+        const now = await readState(family, run);
+        failures.push(
+          `${family.family} is not as before; its capture rules now:\n${describeCapture(now)}\n` +
+            `and the restore input that would still be needed to undo the run:\n${left.trimEnd()}`,
+        );
+      }
+    } catch (error) {
+      failures.push(`${family.family}: ${(error as Error).message}`);
+    }
+  }
+  const families = touched.map((family) => family.family).join(' and ');
+  if (failures.length === 0) {
+    const clean = touched.every((family) => !hasCapture(family.before));
+    log.info({ families }, 'rolled back');
+    return (
+      `The rules were rolled back: ${families} ${touched.length > 1 ? 'are' : 'is'} as before this run` +
+      (clean ? ', with no ISTIO_* chain and no jump to one.' : '.')
+    );
+  }
+  log.error({ failures }, 'rolling back failed');
+  return `Rolling back failed, so the run is NOT undone:\n${failures.join('\n')}`;
+}

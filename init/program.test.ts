@@ -1,0 +1,126 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runProgram } from './program.js';
+import { fixedHost } from './test-support.js';
+
+/** Runs mesh-iptables in-process and collects what it writes where. */
+async function run(argv: string[], env: Record<string, string> = {}) {
+  let stdout = '';
+  let stderr = '';
+  const logLines: string[] = [];
+  const code = await runProgram(argv, env, {
+    stdout: (text) => (stdout += text),
+    stderr: (text) => (stderr += text),
+    logStream: { write: (line: string) => logLines.push(line) },
+    host: fixedHost({ resolvConf: 'nameserver 10.96.0.10\n' }),
+  });
+  const logs = logLines.map((line) => JSON.parse(line) as Record<string, unknown>);
+  return { code, stdout, stderr, logs };
+}
+
+describe('mesh-iptables --dry-run', () => {
+  it('prints only the restore input: IPv4, then IPv6 when IPv6 is on', async () => {
+    const result = await run(['--dry-run', '--ipv6=true', '-b', '*', '-i', '*']);
+    expect(result.code).toBe(0);
+    const blocks = result.stdout.split(/^(?=\* nat$)/m);
+    expect(blocks).toHaveLength(2);
+    expect(blocks[0]).toContain('-A ISTIO_OUTPUT -o lo -s 127.0.0.6/32 -j RETURN');
+    expect(blocks[1]).toContain('-A ISTIO_OUTPUT -o lo -s ::6/128 -j RETURN');
+    expect(result.stdout.split('\n').every((line) => /^(\* nat|-[NAI] .*|COMMIT|)$/.test(line))).toBe(true);
+    expect(result.stderr).toBe('');
+  });
+
+  it('logs, as JSON, the effective configuration, the restore input and the final state', async () => {
+    const { logs, stdout } = await run(['--dry-run', '--ipv6=false', '-b', '80']);
+    expect(logs.map((entry) => entry.msg)).toEqual([
+      'effective configuration',
+      'iptables-restore input',
+      'final state: dry run, nothing changed',
+    ]);
+    expect(logs[0]).toMatchObject({ name: 'mesh-iptables', config: { inboundPorts: ['80'], ipv6: false } });
+    expect(logs[1]).toMatchObject({ ipv4: stdout, ipv6: null });
+  });
+
+  it('follows --log_output_level', async () => {
+    expect((await run(['--dry-run', '--ipv6=false', '--log_output_level=default:warn'])).logs).toEqual([]);
+  });
+
+  it('warns when DNS capture has nothing to capture', async () => {
+    const { logs } = await run(['--dry-run', '--ipv6=false', '--redirect-dns', '--dns-servers=']);
+    expect(logs[0]).toMatchObject({ level: 40, msg: expect.stringContaining('DNS capture disabled') });
+  });
+
+  describe('DRY_RUN_FILE_PATH', () => {
+    let dir = '';
+    afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+    it("receives Istio's golden transcript: save calls around the restore lines", async () => {
+      dir = mkdtempSync(join(tmpdir(), 'mesh-iptables-'));
+      const path = join(dir, 'transcript');
+      const { stdout } = await run(['--dry-run', '--ipv6=true'], { DRY_RUN_FILE_PATH: path });
+      const restoreLines = stdout.trimEnd().split('\n');
+      expect(readFileSync(path, 'utf8')).toBe(
+        ['iptables-save', 'ip6tables-save', ...restoreLines, 'iptables-save', 'ip6tables-save', ''].join(
+          '\n',
+        ),
+      );
+    });
+  });
+});
+
+describe('mesh-iptables with invalid input', () => {
+  it('exits 2, prints every problem, and builds nothing', async () => {
+    const result = await run(['-o', '80 -j ACCEPT', '-c', 'eth0\n-A'], {
+      DRY_RUN: 'true',
+      INVALID_DROP: 'maybe',
+    });
+    expect(result.code).toBe(2);
+    expect(result.stdout).toBe('');
+    expect(result.logs).toEqual([]);
+    expect(result.stderr.split('\n')).toEqual([
+      'mesh-iptables: invalid configuration, nothing was changed:',
+      expect.stringMatching(/^ {2}- --istio-exclude-interfaces \(-c\): invalid value "eth0\\n-A"/),
+      expect.stringMatching(
+        /^ {2}- --istio-local-outbound-ports-exclude \(-o\): invalid value "80 -j ACCEPT"/,
+      ),
+      expect.stringMatching(
+        /^ {2}- environment variable INVALID_DROP \(--drop-invalid\): invalid value "maybe"/,
+      ),
+      '',
+    ]);
+  });
+
+  it('exits 1 when the pod gives no address to decide IPv6 from', async () => {
+    let stderr = '';
+    const code = await runProgram(
+      ['--dry-run'],
+      {},
+      {
+        stdout: () => undefined,
+        stderr: (text) => (stderr += text),
+        logStream: { write: () => undefined },
+        host: fixedHost({ addresses: ['127.0.0.1'] }),
+      },
+    );
+    expect(code).toBe(1);
+    expect(stderr).toContain('no valid local IP address found');
+  });
+
+  it('--help prints the flags and their variables', async () => {
+    const { code, stdout } = await run(['--help']);
+    expect(code).toBe(0);
+    expect(stdout).toContain('-b, --istio-inbound-ports');
+    expect(stdout).toContain('[env REDIRECT_DNS, ISTIO_META_DNS_CAPTURE]');
+  });
+});
+
+describe('mesh-iptables --skip-rule-apply', () => {
+  it('builds the rules, applies nothing and says so', async () => {
+    const result = await run(['--skip-rule-apply', '--ipv6=false']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toBe('mesh-iptables: rules built for IPv4, not applied (--skip-rule-apply)\n');
+  });
+});

@@ -1,0 +1,126 @@
+/**
+ * The `mesh-iptables` program (init/main.ts runs it), a drop-in for Istio's istio-iptables: reads the flags and
+ * environment, validates everything, builds Istio's rules and hands them to the apply step. Stdout carries only the iptables-restore input of a dry
+ * run (IPv4, then IPv6); logs are pino JSON on stderr, plus a one-line summary of what happened.
+ *
+ * Exit codes: 0 done, 1 the environment or the apply failed, 2 invalid flags or environment variables (nothing was
+ * changed).
+ */
+import { writeFileSync } from 'node:fs';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import type { CaptureOptions, CaptureOutcome, DesiredCapture } from './apply.js';
+import type { CaptureConfig, RunSettings } from './config.js';
+import type { Host } from './environment.js';
+import { describeProblem, parseSettings, usage, type Environment, type Problem } from './flags.js';
+import { resolveConfig } from './resolve-config.js';
+import { configureRoutes, RouteError } from './routes.js';
+import { buildRestoreTexts, type RestoreTexts } from './rules.js';
+
+export interface ProgramIo {
+  stdout: (text: string) => void;
+  /** Human-readable lines (summary, problems). */
+  stderr: (text: string) => void;
+  /** Where the JSON logs go. */
+  logStream: DestinationStream;
+  host: Host;
+}
+
+export async function runProgram(argv: readonly string[], env: Environment, io: ProgramIo): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    io.stdout(`${usage()}\n`);
+    return 0;
+  }
+  const parsed = parseSettings(argv, env);
+  if (!parsed.ok) return reportProblems(parsed.problems, io, 2);
+  const { settings } = parsed;
+  const log = pino({ name: 'mesh-iptables', level: settings.run.logLevel }, io.logStream);
+
+  const resolved = resolveConfig(settings, io.host);
+  if (!resolved.ok) return reportProblems(resolved.problems, io, 1);
+  const { config } = resolved;
+  for (const note of resolved.notes) log.warn(note);
+  log.info({ config, run: settings.run }, 'effective configuration');
+
+  const texts = buildRestoreTexts(config);
+  log.info({ ipv4: texts.ipv4, ipv6: texts.ipv6 ?? null }, 'iptables-restore input');
+
+  if (settings.run.dryRun) {
+    io.stdout(texts.ipv4 + (texts.ipv6 ?? ''));
+    if (settings.run.dryRunFilePath !== undefined)
+      writeFileSync(settings.run.dryRunFilePath, goldenTranscript(texts));
+    log.info({ applied: false }, 'final state: dry run, nothing changed');
+    return 0;
+  }
+  if (settings.run.skipRuleApply) {
+    log.info({ applied: false }, 'final state: --skip-rule-apply, nothing changed');
+    io.stderr(`mesh-iptables: rules built for ${families(texts)}, not applied (--skip-rule-apply)\n`);
+    return 0;
+  }
+  return applyOrCleanup(config, settings.run, texts, log, io);
+}
+
+async function applyOrCleanup(
+  config: CaptureConfig,
+  run: RunSettings,
+  texts: RestoreTexts,
+  log: Logger,
+  io: ProgramIo,
+): Promise<number> {
+  // Loaded only here, so a dry run needs none of the apply step's code.
+  const apply = await import('./apply.js');
+  const options: CaptureOptions = { reconcile: run.reconcile, forceApply: run.forceApply, logger: log };
+  if (run.forceIptablesBinary !== undefined) options.forceBinary = run.forceIptablesBinary;
+  const desired: DesiredCapture =
+    texts.ipv6 === undefined ? { ipv4: texts.ipv4 } : { ipv4: texts.ipv4, ipv6: texts.ipv6 };
+  try {
+    if (run.cleanupOnly) {
+      await apply.cleanupCapture(desired, options);
+      log.info({ cleanedUp: true }, 'final state: capture rules removed');
+      io.stderr(`mesh-iptables: removed the capture rules of this configuration (${families(texts)})\n`);
+      return 0;
+    }
+    const outcome = await apply.applyCapture(desired, options);
+    const routes = await configureRoutes(config);
+    log.info(
+      { outcome, routes: routes.map((args) => `ip ${args.join(' ')}`) },
+      `final state: ${outcome.kind}`,
+    );
+    io.stderr(`mesh-iptables: ${summarize(outcome, config, texts)}\n`);
+    return 0;
+  } catch (error) {
+    if (!(error instanceof apply.CaptureError || error instanceof RouteError)) throw error;
+    const message = error.message;
+    log.error({ err: error }, 'applying the capture rules failed');
+    io.stderr(`mesh-iptables: ${message}\n`);
+    return 1;
+  }
+}
+
+function summarize(outcome: CaptureOutcome, config: CaptureConfig, texts: RestoreTexts): string {
+  const what = `${config.interceptionMode === 'TPROXY' ? 'TPROXY' : 'REDIRECT'} capture rules (${families(texts)})`;
+  switch (outcome.kind) {
+    case 'applied':
+      return `applied ${what}`;
+    case 'unchanged':
+      return `${what} already in place, nothing changed`;
+    case 'replaced':
+      return `replaced differing ISTIO_* rules with ${what}`;
+  }
+}
+
+function families(texts: RestoreTexts): string {
+  return texts.ipv6 === undefined ? 'IPv4' : 'IPv4 and IPv6';
+}
+
+function reportProblems(problems: readonly Problem[], io: ProgramIo, exitCode: number): number {
+  const lines = problems.map((problem) => `  - ${describeProblem(problem)}`);
+  io.stderr(`mesh-iptables: invalid configuration, nothing was changed:\n${lines.join('\n')}\n`);
+  return exitCode;
+}
+
+/** Istio's dry-run transcript (its golden-file format): the save calls around the restore input lines. */
+export function goldenTranscript(texts: RestoreTexts): string {
+  const restoreLines = (texts.ipv4 + (texts.ipv6 ?? '')).split('\n').filter((line) => line !== '');
+  const finalSaves = texts.ipv6 === undefined ? ['iptables-save'] : ['iptables-save', 'ip6tables-save'];
+  return [...['iptables-save', 'ip6tables-save'], ...restoreLines, ...finalSaves].join('\n') + '\n';
+}

@@ -1,0 +1,42 @@
+import { describe, expect, it } from 'vitest';
+import { hasFwmarkRule, routeCommands } from './routes.js';
+import { configFor } from './test-support.js';
+
+describe("the pod's routing after the rules (Istio's ConfigureRoutes)", () => {
+  it('needs nothing for IPv4 REDIRECT', () => {
+    expect(routeCommands(configFor(['-b', '*', '-i', '*']))).toEqual([]);
+  });
+
+  it('adds the IPv6 passthrough source ::6 to lo when IPv6 is on, in any mode', () => {
+    expect(routeCommands(configFor(['--ipv6=true', '-b', '*']))).toEqual([
+      ['-6', 'addr', 'replace', '::6/128', 'dev', 'lo'],
+    ]);
+  });
+
+  it('in TPROXY mode routes marked packets to lo through the configured table, per family', () => {
+    expect(
+      routeCommands(configFor(['--ipv6=true', '-m', 'TPROXY', '-b', '*', '-t', '1444', '-r', '144'])),
+    ).toEqual([
+      ['-6', 'addr', 'replace', '::6/128', 'dev', 'lo'],
+      ['-4', 'rule', 'add', 'fwmark', '1444', 'lookup', '144'],
+      ['-4', 'route', 'replace', 'local', '0.0.0.0/0', 'dev', 'lo', 'table', '144'],
+      ['-6', 'rule', 'add', 'fwmark', '1444', 'lookup', '144'],
+      ['-6', 'route', 'replace', 'local', '::/0', 'dev', 'lo', 'table', '144'],
+    ]);
+  });
+
+  it('adds no TPROXY route without inbound ports', () => {
+    expect(routeCommands(configFor(['-m', 'TPROXY']))).toEqual([]);
+  });
+});
+
+describe('finding the TPROXY policy rule in `ip rule show`', () => {
+  const listing =
+    '0:\tfrom all lookup local\n32765:\tfrom all fwmark 0x539 lookup 133\n32766:\tfrom all lookup main\n';
+  it('matches the mark (printed in hex) and the table', () => {
+    expect(hasFwmarkRule(listing, '1337', '133')).toBe(true);
+    expect(hasFwmarkRule(listing, '1337', '13')).toBe(false);
+    expect(hasFwmarkRule(listing, '1338', '133')).toBe(false);
+    expect(hasFwmarkRule('', '1337', '133')).toBe(false);
+  });
+});
