@@ -4,6 +4,7 @@
  */
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Operation } from 'fast-json-patch';
+import { podShapeProblem } from './pod-shape.js';
 
 export const REVIEW_VERSIONS = ['admission.k8s.io/v1', 'admission.k8s.io/v1beta1'] as const;
 export type ReviewVersion = (typeof REVIEW_VERSIONS)[number];
@@ -88,6 +89,8 @@ export function podOf(request: AdmissionRequest): { ok: true; pod: V1Pod } | { o
   if (pod.metadata !== undefined && !isObject(pod.metadata)) {
     return { ok: false, reason: 'malformed AdmissionReview: request.object.metadata is not an object' };
   }
+  const shape = podShapeProblem(pod);
+  if (shape) return { ok: false, reason: `malformed AdmissionReview: request.object.${shape}` };
   return { ok: true, pod: pod as V1Pod };
 }
 

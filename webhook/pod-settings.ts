@@ -74,10 +74,11 @@ const A = ANNOTATIONS;
 const PORTS_FIX = 'use a comma-separated list of ports from 0 to 65535, e.g. "8080,9090"';
 
 export function readPodSettings(
-  annotations: Readonly<Record<string, string>>,
+  podAnnotations: Readonly<Record<string, string>>,
   values: InjectorValues,
 ): SettingsResult {
   const problems: AnnotationProblem[] = [];
+  const annotations = screenAnnotations(podAnnotations, problems);
 
   /** The annotation parsed; undefined when it is absent or invalid (then recorded as a problem). */
   function optional<T>(annotation: string, parse: (value: string) => T, fix?: string): T | undefined {
@@ -227,10 +228,13 @@ function readImage(
   problems: AnnotationProblem[],
 ): string {
   const value = annotations[A.proxyImage];
-  if (value === undefined || !value.includes('/')) return fallback;
+  if (value === undefined) return fallback;
   try {
-    return parseImageReference(value);
+    const image = parseImageReference(value);
+    return image.includes('/') ? image : fallback;
   } catch (error) {
+    // A value that is no image reference at all is an error even without "/": silently ignoring it would hide a
+    // typo or an injection attempt.
     if (!(error instanceof SyntaxProblem)) throw error;
     problems.push({ annotation: A.proxyImage, value, reason: error.reason, fix: `use ${error.accepted}` });
     return fallback;
@@ -238,6 +242,74 @@ function readImage(
 }
 
 const PROXY_CONFIG = 'proxy.istio.io/config';
+const TEMPLATES = 'inject.istio.io/templates';
+
+/** Every annotation this module reads. */
+export const SETTINGS_ANNOTATIONS: readonly string[] = [
+  A.interceptionMode,
+  A.includeOutboundIPRanges,
+  A.excludeOutboundIPRanges,
+  A.includeInboundPorts,
+  A.excludeInboundPorts,
+  A.includeOutboundPorts,
+  A.excludeOutboundPorts,
+  A.rerouteVirtualInterfaces,
+  A.kubevirtInterfaces,
+  A.excludeInterfaces,
+  A.statusPort,
+  A.readinessInitialDelaySeconds,
+  A.readinessPeriodSeconds,
+  A.readinessFailureThreshold,
+  ...RESOURCE_ANNOTATIONS.map(([annotation]) => annotation),
+  A.proxyImage,
+  A.logLevel,
+  A.componentLogLevel,
+  A.agentLogLevel,
+  A.nativeSidecar,
+  A.mergeMetrics,
+  PROXY_CONFIG,
+  TEMPLATES,
+];
+
+/**
+ * Far above any real value (a long CIDR list is a few KiB), far below the apiserver's 256 KiB for all annotations:
+ * a longer value is a mistake or an attack, and would otherwise be parsed and copied into the pod spec.
+ */
+export const MAX_SETTING_VALUE_LENGTH = 16 * 1024;
+
+/**
+ * The annotations with every value this module reads checked for being a string of sane length; a value that
+ * is not becomes a problem and is left out, so no parser below ever sees it.
+ */
+function screenAnnotations(
+  annotations: Readonly<Record<string, unknown>>,
+  problems: AnnotationProblem[],
+): Record<string, string> {
+  const screened: Record<string, string> = {};
+  if (typeof annotations !== 'object' || annotations === null) return screened;
+  for (const annotation of SETTINGS_ANNOTATIONS) {
+    if (!Object.hasOwn(annotations, annotation)) continue;
+    const value = annotations[annotation];
+    if (typeof value !== 'string') {
+      problems.push({
+        annotation,
+        value: JSON.stringify(value) ?? String(value),
+        reason: 'annotation values must be strings',
+        fix: 'quote the value in the manifest',
+      });
+    } else if (value.length > MAX_SETTING_VALUE_LENGTH) {
+      problems.push({
+        annotation,
+        value,
+        reason: `it is ${value.length} characters long, over the limit of ${MAX_SETTING_VALUE_LENGTH}`,
+        fix: `shorten it to at most ${MAX_SETTING_VALUE_LENGTH} characters`,
+      });
+    } else {
+      screened[annotation] = value;
+    }
+  }
+  return screened;
+}
 
 /** Of a ProxyConfig overlay, the injector reads only holdApplicationUntilProxyStarts; it must still parse. */
 function readProxyConfigHold(
@@ -272,8 +344,6 @@ function readProxyConfigHold(
   }
   return hold === true;
 }
-
-const TEMPLATES = 'inject.istio.io/templates';
 
 /** This injector renders one template, `sidecar`; asking for another is an error, as an unknown name is in Istio. */
 function checkTemplates(annotations: Readonly<Record<string, string>>, problems: AnnotationProblem[]): void {

@@ -31,19 +31,45 @@ export interface ServerOptions {
   requestTimeoutMs?: number;
 }
 
+/**
+ * Longer than the apiserver's idle-connection timeout (90 s), so the server never closes a connection that the
+ * client is about to reuse.
+ */
+const KEEP_ALIVE_TIMEOUT_MS = 95_000;
+
 export function buildServer({ state, metrics, logger, tls, requestTimeoutMs = 10_000 }: ServerOptions) {
+  // Node checks requestTimeout and headersTimeout only every connectionsCheckingInterval (30 s by default), so a
+  // stalled client would hold its socket up to 30 s past the timeout; check every second instead.
+  const timeouts = {
+    headersTimeout: requestTimeoutMs,
+    connectionsCheckingInterval: Math.min(1_000, requestTimeoutMs),
+    // A client that opens a connection and never finishes the TLS handshake (Node's default is 120 s).
+    handshakeTimeout: requestTimeoutMs,
+  };
   const app = Fastify({
     loggerInstance: logger,
     // One log line per admission review, written by the handler, instead of Fastify's two per request.
     logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT_BYTES,
     requestTimeout: requestTimeoutMs,
-    // Longer than the apiserver's idle-connection timeout (90 s), so the server never closes a connection that the
-    // client is about to reuse.
-    keepAliveTimeout: 95_000,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    // A socket with no traffic at all for this long is closed, whatever state it is in; idle keep-alive sockets are
+    // closed earlier by keepAliveTimeout.
+    connectionTimeout: KEEP_ALIVE_TIMEOUT_MS + 5_000,
     forceCloseConnections: 'idle',
     return503OnClosing: true,
-    ...(tls ? { https: { cert: tls.cert, key: tls.key, minVersion: 'TLSv1.2' as const } } : {}),
+    ...(tls
+      ? {
+          https: {
+            cert: tls.cert,
+            key: tls.key,
+            minVersion: 'TLSv1.2' as const,
+            // HTTP/1.1 only, as the apiserver calls webhooks; a client offering only h2 is refused.
+            ALPNProtocols: ['http/1.1'],
+            ...timeouts,
+          },
+        }
+      : { http: timeouts }),
   });
 
   // AdmissionReviews are JSON; without this, Fastify would hand text/plain bodies to the handler as strings.
@@ -63,6 +89,13 @@ export function buildServer({ state, metrics, logger, tls, requestTimeoutMs = 10
     if (statusCode === 500) request.log.error({ err: error }, 'request failed');
     else request.log.info({ statusCode, reason: message }, 'request rejected');
     void reply.code(statusCode).send({ error: reasonPhrase(statusCode), message });
+  });
+
+  // A replica that is not ready (shutting down, or without configuration) answers, then closes the connection:
+  // the apiserver pools keep-alive connections by Service host name and would otherwise go on reusing them, and
+  // a connection closed under it when the process exits fails a request that is not retried.
+  app.addHook('onRequest', async (_request, reply) => {
+    if (state.notReadyReason() !== undefined) void reply.header('connection', 'close');
   });
 
   const inject = (request: FastifyRequest, reply: FastifyReply) =>

@@ -18,6 +18,8 @@ export interface WebhookProcessOptions {
   configDir?: string;
   kubeconfigPath?: string;
   shutdownDelayMs?: number;
+  /** Node's own flags for the process, e.g. a heap limit like the one a container's memory limit implies. */
+  nodeFlags?: string[];
   /** Where the process's JSON log lines go; by default they are kept for `logs()` only. */
   onLogLine?: (line: string) => void;
 }
@@ -67,6 +69,7 @@ export async function startWebhookProcess(options: WebhookProcessOptions = {}): 
   const child = spawn(
     process.execPath,
     [
+      ...(options.nodeFlags ?? []),
       CLI_PATH,
       'serve',
       '--host=127.0.0.1',
