@@ -8,6 +8,7 @@ export default defineConfig({
       'init/**/*.test.ts',
       'cli/**/*.test.ts',
       'test/**/*.test.ts',
+      'bench/**/*.test.ts',
     ],
     testTimeout: 30_000,
     hookTimeout: 180_000,

@@ -1,0 +1,123 @@
+/** The bench's child processes: the baseline server, the load generator, timed commands, and RSS readings. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import type { LoadResult, LoadSpec } from './load-worker.js';
+
+const LOAD_WORKER = fileURLToPath(new URL('./load-worker.js', import.meta.url));
+const BASELINE_SERVER = fileURLToPath(new URL('./baseline-server.js', import.meta.url));
+const COLLECT_GARBAGE = fileURLToPath(new URL('./collect-garbage.js', import.meta.url));
+
+/** Makes a Node process listen for an inspector on a free loopback port; no session, no cost until one connects. */
+export const INSPECT_FLAG = '--inspect=127.0.0.1:0';
+
+export interface BaselineServer {
+  origin: string;
+  pid: number;
+  /** The inspector's ws:// URL, when started with `inspect`. */
+  inspectorUrl: string | undefined;
+  stop(): Promise<void>;
+}
+
+export async function startBaselineServer(
+  certPath: string,
+  keyPath: string,
+  { inspect = false } = {},
+): Promise<BaselineServer> {
+  const child = spawn(
+    process.execPath,
+    [...(inspect ? [INSPECT_FLAG] : []), BASELINE_SERVER, certPath, keyPath],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  // Kept for the error message if it fails to start; it writes nothing else but the inspector's notices.
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-8192)));
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  const stop = async () => {
+    process.off('exit', killOnExit);
+    await terminate(child);
+  };
+  const firstLine = await new Promise<string>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.once('line', resolve);
+    child.once('exit', (code) =>
+      reject(new Error(`baseline server exited with ${code} before listening: ${stderr}`)),
+    );
+  });
+  const { port } = JSON.parse(firstLine) as { port: number };
+  const inspectorUrl = inspect ? inspectorUrlIn(stderr) : undefined;
+  if (inspect && !inspectorUrl) throw new Error(`the baseline server printed no inspector URL: ${stderr}`);
+  return { origin: `https://127.0.0.1:${port}`, pid: child.pid ?? -1, inspectorUrl, stop };
+}
+
+/** The URL from Node's `Debugger listening on ws://…` line. */
+export function inspectorUrlIn(output: string): string | undefined {
+  return /Debugger listening on (ws:\/\/\S+)/.exec(output)?.[1];
+}
+
+/** A full garbage collection in the process behind an inspector URL (see collect-garbage.ts). */
+export async function collectGarbage(inspectorUrl: string): Promise<void> {
+  const { code, stderr } = await capture(process.execPath, [
+    '--experimental-websocket',
+    '--no-warnings',
+    COLLECT_GARBAGE,
+    inspectorUrl,
+  ]);
+  if (code !== 0) throw new Error(`cannot collect garbage through ${inspectorUrl}: ${stderr.trim()}`);
+}
+
+/** Runs autocannon in a child process and returns what it measured. */
+export async function runLoad(spec: LoadSpec): Promise<LoadResult> {
+  const { code, stdout, stderr } = await capture(process.execPath, [LOAD_WORKER, JSON.stringify(spec)]);
+  const last = stdout.trim().split('\n').at(-1) ?? '';
+  if (code !== 0 || !last.startsWith('{')) {
+    throw new Error(`load worker for ${JSON.stringify(spec)} failed with exit code ${code}: ${stderr}`);
+  }
+  return JSON.parse(last) as LoadResult;
+}
+
+/** Wall time of one run of a command, from spawn to exit; throws naming the command if it fails. */
+export async function timeCommand(command: string, args: string[]): Promise<number> {
+  const started = process.hrtime.bigint();
+  const { code, stderr } = await capture(command, args);
+  const ms = Number(process.hrtime.bigint() - started) / 1e6;
+  if (code !== 0) throw new Error(`${command} ${args.join(' ')} exited with ${code}: ${stderr.trim()}`);
+  return ms;
+}
+
+export async function capture(
+  command: string,
+  args: string[],
+  input?: string,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = spawn(command, args, { stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  if (input !== undefined) child.stdin?.end(input);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', (exitCode) => resolve(exitCode));
+  });
+  return { code, stdout, stderr };
+}
+
+/** VmRSS of a process, in bytes, from /proc/<pid>/status. */
+export async function readRssBytes(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
+  if (!match?.[1]) throw new Error(`no VmRSS line in /proc/${pid}/status`);
+  return Number(match[1]) * 1024;
+}
+
+async function terminate(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+  await exited;
+  clearTimeout(timer);
+}
