@@ -21,7 +21,10 @@ export interface Backend {
 
 export interface LoadOptions {
   backends: Backend[];
+  /** How many requests to send, at most. */
   total: number;
+  /** Ends the run early, before the next request is sent, once it returns true. */
+  stopWhen?: () => boolean;
   concurrency: number;
   /** The request body: an AdmissionReview. */
   body: string;
@@ -92,7 +95,7 @@ export async function runAdmissionLoad(options: LoadOptions): Promise<LoadResult
   }
 
   async function worker(): Promise<void> {
-    while (next < options.total) {
+    while (next < options.total && !options.stopWhen?.()) {
       const index = next++;
       await one(index);
       result.completed++;
