@@ -24,6 +24,8 @@ export const PORTS = {
   proxyStats: 15090,
   /** The agent's DNS listener, where captured DNS goes (Istio's IstioAgentDNSListenerPort). */
   dnsCapture: 15053,
+  /** istio-iptables' --iptables-probe-port (for its --run-validation, which mesh-iptables does not support). */
+  iptablesProbe: 15002,
 } as const;
 
 /** Plain DNS, the port DNS capture matches. */
@@ -31,6 +33,17 @@ export const DNS_PORT = 53;
 
 /** The mark TPROXY mode puts on the proxy's own loopback traffic (Istio's OutboundMark). */
 export const OUTBOUND_MARK = 1338;
+
+/** TPROXY mode's default packet mark (istio-iptables `-t`) and the policy routing table for it (`-r`). */
+export const TPROXY_MARK = 1337;
+export const TPROXY_ROUTE_TABLE = 133;
+
+/** The loopback destinations the capture rules exempt (ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR's default, and IPv6's). */
+export const IPV4_LOOPBACK_CIDR = '127.0.0.1/32';
+export const IPV6_LOOPBACK_CIDR = '::1/128';
+
+/** The user the proxy runs as (Istio's ENVOY_USER default); its uid is the default proxy uid when it exists. */
+export const PROXY_USER_NAME = 'istio-proxy';
 
 /** Source address the proxy binds for inbound upstream connections, so capture rules can tell them apart. */
 export const INBOUND_PASSTHROUGH_SOURCE_IPV4 = '127.0.0.6';

@@ -27,6 +27,7 @@ import {
   rulesToVerify,
   specArguments,
   tableAtLine,
+  unconfiguredInterfaceReturns,
   type IptablesState,
   type TableRule,
 } from './iptables-state.js';
@@ -49,6 +50,11 @@ export interface CaptureOptions {
   logger: Logger;
   /** How commands are run: the real runner (execa) unless given. */
   run?: CommandRunner;
+  /**
+   * The last step of the same transaction, run once the rules are in place (mesh-iptables: the pod's routes). When
+   * it throws, the rules are rolled back, and the CaptureError carries its message and says what was undone.
+   */
+  lastStep?: () => Promise<void>;
 }
 
 export type CaptureOutcome =
@@ -84,7 +90,21 @@ export async function applyCapture(
 ): Promise<CaptureOutcome> {
   const run = options.run ?? runCommand;
   const log = options.logger;
-  const families = await prepareFamilies(desired, options, run);
+  const families: Family[] = [];
+  try {
+    await prepareFamilies(desired, options, run, families);
+    return await applyPrepared(families, options, run);
+  } finally {
+    await logFinalState(families, run, log);
+  }
+}
+
+async function applyPrepared(
+  families: readonly Family[],
+  options: CaptureOptions,
+  run: CommandRunner,
+): Promise<CaptureOutcome> {
+  const log = options.logger;
   const plans: [Family, Plan][] = [];
   for (const family of families) plans.push([family, await planFamily(family, options, run)]);
 
@@ -104,13 +124,14 @@ export async function applyCapture(
       throw new CaptureError(`${failure}\n${await rollBack(touched, run, log)}`);
     }
   }
-  for (const family of touched) {
-    // Istio logs the final state; failing to read it does not undo a successful apply.
-    const final = await run(family.binary.save, []);
-    log.info(
-      { family: family.family, rules: final.stdout.trimEnd(), exitCode: final.exitCode },
-      'iptables state after apply',
-    );
+  if (options.lastStep !== undefined) {
+    try {
+      await options.lastStep();
+    } catch (error) {
+      const failure = error instanceof Error ? error.message : String(error);
+      log.error({ failure }, 'the last step after the capture rules failed; rolling back');
+      throw new CaptureError(`${failure}\n${await rollBack(touched, run, log)}`, { cause: error });
+    }
   }
 
   if (plans.every(([, plan]) => plan.kind === 'unchanged')) return { kind: 'unchanged' };
@@ -125,6 +146,24 @@ export async function applyCapture(
 }
 
 /**
+ * Logs every prepared family's rules as `<x>tables-save` prints them, as Istio does when it exits, whatever the
+ * outcome. Failing to read them is logged too, and changes nothing about the outcome.
+ */
+async function logFinalState(families: readonly Family[], run: CommandRunner, log: Logger): Promise<void> {
+  for (const family of families) {
+    try {
+      const final = await run(family.binary.save, []);
+      log.info(
+        { family: family.family, rules: final.stdout.trimEnd(), exitCode: final.exitCode },
+        'iptables state at exit',
+      );
+    } catch (error) {
+      log.error({ family: family.family, err: error }, 'could not read the iptables state at exit');
+    }
+  }
+}
+
+/**
  * Removes everything the configuration adds in each configured family: every ISTIO_* chain, in every table,
  * every rule in a built-in chain that jumps into one, and the configured rules in built-in chains that are
  * present. One transaction per table; nothing else is touched.
@@ -132,21 +171,34 @@ export async function applyCapture(
 export async function cleanupCapture(desired: DesiredCapture, options: CaptureOptions): Promise<void> {
   const run = options.run ?? runCommand;
   const log = options.logger;
-  for (const family of await prepareFamilies(desired, options, run)) {
-    const present = await presentRules(family, builtInRulesWithoutJump(family.desired), run);
-    const text = renderCleanup(family.before, present);
-    if (text === '') {
-      log.info({ family: family.family }, 'no capture rules to remove');
-      continue;
+  const families: Family[] = [];
+  try {
+    await prepareFamilies(desired, options, run, families);
+    const cleaned: IpFamily[] = [];
+    for (const family of families) {
+      const present = await presentRules(family, builtInRulesWithoutJump(family.desired), run);
+      const text = renderCleanup(family.before, present);
+      if (text === '') {
+        log.info({ family: family.family }, 'no capture rules to remove');
+        continue;
+      }
+      const result = await restore(family, text, run, log);
+      if (result.exitCode !== 0) {
+        const now = await readState(family, run);
+        const earlier =
+          cleaned.length === 0
+            ? ''
+            : `\nThe ${cleaned.join(' and ')} capture rules were removed before this failure.`;
+        throw new CaptureError(
+          `${describeRestoreFailure(family, text, result)}\n` +
+            `Removing the capture rules failed; the ${family.family} capture rules that remain:\n${describeCapture(now)}` +
+            earlier,
+        );
+      }
+      cleaned.push(family.family);
     }
-    const result = await restore(family, text, run, log);
-    if (result.exitCode !== 0) {
-      const now = await readState(family, run);
-      throw new CaptureError(
-        `${describeRestoreFailure(family, text, result)}\n` +
-          `Removing the capture rules failed; the ${family.family} capture rules that remain:\n${describeCapture(now)}`,
-      );
-    }
+  } finally {
+    await logFinalState(families, run, log);
   }
 }
 
@@ -159,12 +211,17 @@ function configuredFamilies(desired: DesiredCapture): [IpFamily, string][] {
       ];
 }
 
-/** Reads the configured texts, detects every family's binaries and reads its rules before anything is changed. */
+/**
+ * Reads the configured texts, detects every family's binaries and reads its rules before anything is changed.
+ * Each family goes into `families` once its binaries are known, so the caller can log the state of those even
+ * when a later family fails.
+ */
 async function prepareFamilies(
   desired: DesiredCapture,
   options: CaptureOptions,
   run: CommandRunner,
-): Promise<Family[]> {
+  families: Family[],
+): Promise<void> {
   const parsed = configuredFamilies(desired).map(([family, text]) => {
     try {
       return { family, text, state: parseIptablesState(text, `the ${family} restore input`) };
@@ -172,7 +229,6 @@ async function prepareFamilies(
       throw new CaptureError(`${(error as Error).message}\nNothing was changed.`);
     }
   });
-  const families: Family[] = [];
   for (const { family, text, state } of parsed) {
     let binary: IptablesBinary;
     try {
@@ -190,7 +246,6 @@ async function prepareFamilies(
     entry.before = await readState(entry, run);
     families.push(entry);
   }
-  return families;
 }
 
 async function save(family: Family, run: CommandRunner): Promise<string> {
@@ -239,6 +294,18 @@ async function planFamily(family: Family, options: CaptureOptions, run: CommandR
     };
   }
   log.info({ differences, previous: describeCapture(family.before) }, 'replacing the capture rules in place');
+  // What a replace removes outside the ISTIO_* chains: the jumps into them, TPROXY's mangle rules (shapes only
+  // istio-iptables writes) and this configuration's own rules. A different earlier configuration's interface
+  // exclusions (`-i eth1 -j RETURN`, from -c/-k) look like anyone's rule, so they stay and are only reported; such
+  // leftovers arise only when a pod's init container re-runs with other arguments (an upgrade or a manual run).
+  const unconfigured = unconfiguredInterfaceReturns(family.before, family.desired);
+  if (unconfigured.length > 0) {
+    log.warn(
+      { rules: unconfigured.map((rule) => `-t ${rule.table} ${ruleLine(rule)}`) },
+      'interface RETURN rules not in this configuration are left in place; they may be an earlier ' +
+        "configuration's (-c/-k) and exempt that interface from capture; remove them by hand if so",
+    );
+  }
   const present = await presentRules(family, builtInRulesWithoutJump(family.desired), run);
   return { kind: 'replace', text: renderReplace(family.before, family.desired, present) };
 }
@@ -299,6 +366,7 @@ function describeRestoreFailure(family: Family, text: string, result: CommandRes
  * Returns the sentence for the error message: that the rules were rolled back, or exactly what remains.
  */
 async function rollBack(touched: readonly Family[], run: CommandRunner, log: Logger): Promise<string> {
+  if (touched.length === 0) return 'The capture rules in place before this run were not changed.';
   const failures: string[] = [];
   for (const family of touched) {
     try {

@@ -85,3 +85,8 @@ export interface RunSettings {
   /** DRY_RUN_FILE_PATH: where a dry run writes Istio's golden-format transcript. */
   dryRunFilePath?: string;
 }
+
+/** Whether any inbound traffic is captured (-b is `*` or lists ports). */
+export function capturesInbound(config: Pick<CaptureConfig, 'inboundPorts'>): boolean {
+  return config.inboundPorts === '*' || config.inboundPorts.length > 0;
+}

@@ -17,6 +17,11 @@ describe("IPv6 detection (Istio's getLocalIP)", () => {
     expect(detectIpv6(['::1', 'fe80::1%eth0', '10.0.0.5'], false)).toBe(false);
   });
 
+  it('skips IPv4-mapped loopback addresses, and only those: ::ff00:7f00:1 is not IPv4-mapped', () => {
+    expect(detectIpv6(['::ffff:127.0.0.1', '10.0.0.5'], false)).toBe(false);
+    expect(detectIpv6(['::ff00:7f00:1', '10.0.0.5'], false)).toBe(true);
+  });
+
   it('with dual stack, any usable IPv6 address turns IPv6 on', () => {
     expect(detectIpv6(['10.0.0.5', 'fd00::5'], true)).toBe(true);
     expect(detectIpv6(['10.0.0.5', 'fe80::5'], true)).toBe(false);

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import type { DnsServers } from './config.js';
-import { formatIpAddress, parseIpAddress, type IpAddress } from './ip.js';
+import { formatIpAddress, isLoopback, parseIpAddress, type IpAddress } from './ip.js';
 
 /** The facts of the machine the program runs on, as the configuration needs them. */
 export interface Host {
@@ -34,16 +34,15 @@ export const systemHost: Host = {
 
 /** Istio's getLocalIP filter: not loopback, not link-local unicast, not link-local multicast. */
 function isUsable(address: IpAddress): boolean {
+  if (isLoopback(address)) return false;
   const b = address.bytes;
   if (address.family === 4) {
     const linkLocalMulticast = b[0] === 224 && b[1] === 0 && b[2] === 0;
-    return b[0] !== 127 && !(b[0] === 169 && b[1] === 254) && !linkLocalMulticast;
+    return !(b[0] === 169 && b[1] === 254) && !linkLocalMulticast;
   }
-  const loopback = b.slice(0, 15).every((byte) => byte === 0) && b[15] === 1;
   const linkLocalUnicast = b[0] === 0xfe && ((b[1] ?? 0) & 0xc0) === 0x80;
   const linkLocalMulticast = b[0] === 0xff && ((b[1] ?? 0) & 0x0f) === 0x02;
-  const mappedLoopback = b.slice(0, 10).every((byte) => byte === 0) && b[10] === 0xff && b[12] === 127;
-  return !loopback && !linkLocalUnicast && !linkLocalMulticast && !mappedLoopback;
+  return !linkLocalUnicast && !linkLocalMulticast;
 }
 
 /**

@@ -281,8 +281,15 @@ describe('invalid input: every problem names the flag or variable, the value and
     [['-x', 'fe80::/10%eth0'], '--istio-service-exclude-cidr (-x): invalid value "fe80::/10%eth0"'],
     [
       ['-c', 'a-very-long-interface'],
-      '--istio-exclude-interfaces (-c): invalid value "a-very-long-interface": "a-very-long-interface" is not an interface name; use a comma-separated list of interface names: 1 to 15',
+      '--istio-exclude-interfaces (-c): invalid value "a-very-long-interface": "a-very-long-interface" is not an interface name; use a comma-separated list of interface names: a letter, then letters, digits, "_", "." or "-", at most 15 characters',
     ],
+    // iptables reads "+" as a wildcard: `-i + -j RETURN` would exempt every interface from capture.
+    [
+      ['-c', 'eth0,+'],
+      '--istio-exclude-interfaces (-c): invalid value "eth0,+": "+" is not an interface name; use a comma-separated list of interface names: a letter',
+    ],
+    [['-k', 'veth+'], '--kube-virt-interfaces (-k): invalid value "veth+": "veth+" is not an interface name'],
+    [['-c', '*'], '--istio-exclude-interfaces (-c): invalid value "*": "*" is not an interface name'],
     [['-c', 'eth0 -j ACCEPT'], '--istio-exclude-interfaces (-c): invalid value "eth0 -j ACCEPT"'],
     [['-k', 'net/1'], '--kube-virt-interfaces (-k): invalid value "net/1"'],
     [['-k', 'eth0:1'], '--kube-virt-interfaces (-k): invalid value "eth0:1"'],

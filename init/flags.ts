@@ -8,7 +8,14 @@
  * Unlike Istio, every value is validated here, and a malformed environment value is an error instead of being
  * silently ignored. All problems are collected, so one run reports them all.
  */
-import { PORTS, PROXY_UID } from '../common/constants.js';
+import {
+  IPV4_LOOPBACK_CIDR,
+  PORTS,
+  PROXY_UID,
+  PROXY_USER_NAME,
+  TPROXY_MARK,
+  TPROXY_ROUTE_TABLE,
+} from '../common/constants.js';
 import type { CaptureConfig, DnsServers, RunSettings } from './config.js';
 import {
   parseBool,
@@ -67,11 +74,11 @@ export const FLAGS: readonly FlagSpec[] = [
   flag('envoy-port', 'p', String(PORTS.outboundCapture), "Envoy's outbound listener port", noEnv),
   flag('inbound-capture-port', 'z', String(PORTS.inboundCapture), "Envoy's inbound listener port"),
   flag('inbound-tunnel-port', 'e', String(PORTS.inboundTunnel), 'HBONE tunnel port, never captured'),
-  flag('proxy-uid', 'u', '', 'proxy uids, comma-separated (default: uid of $ENVOY_USER, else 1337)'),
+  flag('proxy-uid', 'u', '', `proxy uids, comma-separated (default: uid of $ENVOY_USER, else ${PROXY_UID})`),
   flag('proxy-gid', 'g', '', 'proxy gids, comma-separated (default: the proxy uids)'),
   flag('istio-inbound-interception-mode', 'm', '', 'REDIRECT or TPROXY'),
-  flag('istio-inbound-tproxy-mark', 't', '1337', 'packet mark for TPROXY'),
-  flag('istio-inbound-tproxy-route-table', 'r', '133', 'routing table for TPROXY'),
+  flag('istio-inbound-tproxy-mark', 't', String(TPROXY_MARK), 'packet mark for TPROXY'),
+  flag('istio-inbound-tproxy-route-table', 'r', String(TPROXY_ROUTE_TABLE), 'routing table for TPROXY'),
   flag('istio-inbound-ports', 'b', '', 'inbound ports to capture: "*", a list, or empty for none'),
   flag('istio-local-exclude-ports', 'd', '', 'inbound ports not captured when -b is "*"'),
   flag('istio-exclude-interfaces', 'c', '', 'interfaces whose traffic is never captured'),
@@ -81,7 +88,7 @@ export const FLAGS: readonly FlagSpec[] = [
   flag('istio-local-outbound-ports-exclude', 'o', '', 'outbound ports never captured'),
   flag('kube-virt-interfaces', 'k', '', 'virtual interfaces whose inbound traffic is treated as outbound'),
   flag('dry-run', 'n', 'false', 'print the iptables-restore input and change nothing', bool),
-  flag('iptables-probe-port', undefined, '15002', 'port for --run-validation'),
+  flag('iptables-probe-port', undefined, String(PORTS.iptablesProbe), 'port for --run-validation'),
   flag('probe-timeout', undefined, '5s', 'timeout for --run-validation'),
   flag('skip-rule-apply', undefined, 'false', 'build the rules but do not apply them', bool),
   flag('run-validation', undefined, 'false', 'not supported by mesh-iptables', bool),
@@ -347,8 +354,8 @@ export function parseSettings(argv: readonly string[], env: Environment): Settin
     inboundCapturePort: read('inbound-capture-port', parseListenerPort, PORTS.inboundCapture),
     inboundTunnelPort: read('inbound-tunnel-port', parseListenerPort, PORTS.inboundTunnel),
     interceptionMode: read('istio-inbound-interception-mode', parseInterceptionMode, 'REDIRECT'),
-    tproxyMark: read('istio-inbound-tproxy-mark', parseMark, 1337),
-    tproxyRouteTable: read('istio-inbound-tproxy-route-table', parseRouteTable, 133),
+    tproxyMark: read('istio-inbound-tproxy-mark', parseMark, TPROXY_MARK),
+    tproxyRouteTable: read('istio-inbound-tproxy-route-table', parseRouteTable, TPROXY_ROUTE_TABLE),
     inboundPorts: read('istio-inbound-ports', (v) => parsePortList(v, { wildcard: true }), []),
     inboundPortsExclude: read('istio-local-exclude-ports', (v) => parsePortList(v), []),
     excludeInterfaces: read('istio-exclude-interfaces', parseInterfaceList, []),
@@ -363,7 +370,12 @@ export function parseSettings(argv: readonly string[], env: Environment): Settin
     outboundPortsExclude: read('istio-local-outbound-ports-exclude', (v) => parsePortList(v), []),
     ownerGroupsInclude: readEnv(ENV_ONLY.ownerGroupsInclude, '*', parseOwnerGroupsInclude, '*'),
     ownerGroupsExclude: readEnv(ENV_ONLY.ownerGroupsExclude, '', (v) => parseOwnerList(v, 'group'), []),
-    ipv4LoopbackCidr: readEnv(ENV_ONLY.ipv4LoopbackCidr, '127.0.0.1/32', parseLoopbackCidr, '127.0.0.1/32'),
+    ipv4LoopbackCidr: readEnv(
+      ENV_ONLY.ipv4LoopbackCidr,
+      IPV4_LOOPBACK_CIDR,
+      parseLoopbackCidr,
+      IPV4_LOOPBACK_CIDR,
+    ),
     redirectDns: flagOn('redirect-dns'),
     captureAllDns: flagOn('capture-all-dns'),
     dropInvalid: flagOn('drop-invalid'),
@@ -409,7 +421,7 @@ export function parseSettings(argv: readonly string[], env: Environment): Settin
     capture,
     proxyUids,
     proxyGids,
-    envoyUser: env[ENV_ONLY.envoyUser] ?? 'istio-proxy',
+    envoyUser: env[ENV_ONLY.envoyUser] ?? PROXY_USER_NAME,
     ipv6: read<boolean | undefined>('ipv6', parseBool, undefined),
     dualStack: flagOn('dual-stack'),
     dnsServers: read<DnsServers | undefined>('dns-servers', parseDnsServers, undefined),

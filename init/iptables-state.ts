@@ -4,7 +4,8 @@
  * configured ones, and render the restore texts that replace, remove or roll back the capture rules. Pure: the
  * commands that read and write the kernel live in apply.ts.
  */
-import { CHAIN_PREFIX } from '../common/constants.js';
+import { CHAIN_PREFIX, OUTBOUND_MARK } from '../common/constants.js';
+import { BUILT_IN_CHAINS } from './restore-text.js';
 
 /** One rule line: `-A CHAIN spec`, or `-I CHAIN N spec` when `insertAt` is set. */
 export interface Rule {
@@ -31,14 +32,6 @@ export interface IptablesState {
 export interface TableRule extends Rule {
   table: string;
 }
-
-const BUILT_IN_CHAINS: ReadonlySet<string> = new Set([
-  'PREROUTING',
-  'INPUT',
-  'FORWARD',
-  'OUTPUT',
-  'POSTROUTING',
-]);
 
 export function isBuiltInChain(name: string): boolean {
   return BUILT_IN_CHAINS.has(name);
@@ -187,19 +180,6 @@ export function describeCapture(state: IptablesState): string {
     .join('\n');
 }
 
-/** The state without its capture part: what a namespace holds once the capture rules are removed. */
-export function withoutCapture(state: IptablesState): IptablesState {
-  return {
-    tables: state.tables.map((table) => ({
-      name: table.name,
-      chains: table.chains.filter((chain) => !isCaptureChain(chain)),
-      rules: table.rules.filter(
-        (rule) => !isCaptureChain(rule.chain) && !(isBuiltInChain(rule.chain) && jumpsToCaptureChain(rule)),
-      ),
-    })),
-  };
-}
-
 function countBy<T>(items: readonly T[], key: (item: T) => string): Map<string, number> {
   const counts = new Map<string, number>();
   for (const item of items) counts.set(key(item), (counts.get(key(item)) ?? 0) + 1);
@@ -240,6 +220,13 @@ export function captureDifferences(current: IptablesState, desired: IptablesStat
         differences.push(`${table}: ${present} jumps from ${key}, the configuration has ${configured}`);
     }
   }
+  const tailCounts = (state: IptablesState) => countBy(tproxyTailRules(state), (rule) => rule.chain);
+  const [haveTail, wantTail] = [tailCounts(current), tailCounts(desired)];
+  for (const chain of new Set([...haveTail.keys(), ...wantTail.keys()])) {
+    const [present, configured] = [haveTail.get(chain) ?? 0, wantTail.get(chain) ?? 0];
+    if (present !== configured)
+      differences.push(`mangle: ${present} TPROXY rules in ${chain}, the configuration has ${configured}`);
+  }
   return differences;
 }
 
@@ -255,6 +242,80 @@ export function rulesToVerify(desired: IptablesState): TableRule[] {
  */
 export function builtInRulesWithoutJump(desired: IptablesState): TableRule[] {
   return rulesToVerify(desired).filter((rule) => isBuiltInChain(rule.chain) && !jumpsToCaptureChain(rule));
+}
+
+/** Whether a mark value, as written (`1338`) or as iptables-save prints it (`0x53a/0xffffffff`), is `mark`. */
+function isMark(text: string | undefined, mark: number): boolean {
+  const [value = '', mask] = (text ?? '').split('/');
+  return Number(value) === mark && (mask === undefined || Number(mask) === 0xffffffff);
+}
+
+/**
+ * Whether a rule is one of TPROXY mode's mangle rules in PREROUTING/OUTPUT (Istio's tail of the TPROXY setup): the
+ * CONNMARK save/restore of the mark, the mark set on the proxy's own loopback traffic (1338), and the RETURN of
+ * marked loopback traffic. Nothing but istio-iptables writes these shapes, so a reconcile may remove them even
+ * when another configuration wrote them. Recognised both as written and as iptables-save prints them.
+ */
+export function isTproxyTailRule(table: string, rule: Rule): boolean {
+  if (table !== 'mangle' || !['PREROUTING', 'OUTPUT'].includes(rule.chain)) return false;
+  const parts = words(rule.spec);
+  const after = (word: string) => (parts.includes(word) ? parts[parts.indexOf(word) + 1] : undefined);
+  switch (jumpTarget(rule.spec)) {
+    case 'CONNMARK':
+      return parts.includes('--save-mark') || parts.includes('--restore-mark');
+    case 'MARK':
+      return isMark(after('--set-mark') ?? after('--set-xmark'), OUTBOUND_MARK);
+    case 'RETURN': {
+      // `-p tcp -o lo -m mark --mark N -j RETURN`, in any order, and nothing else.
+      const marked = after('--mark') !== undefined && after('-m') === 'mark' && !parts.includes('!');
+      return (
+        rule.chain === 'OUTPUT' &&
+        marked &&
+        after('-o') === 'lo' &&
+        after('-p') === 'tcp' &&
+        parts.length === 10
+      );
+    }
+    default:
+      return false;
+  }
+}
+
+function tproxyTailRules(state: IptablesState): TableRule[] {
+  return state.tables.flatMap((table) =>
+    table.rules
+      .filter((rule) => isTproxyTailRule(table.name, rule))
+      .map((rule) => ({ ...rule, table: table.name })),
+  );
+}
+
+/** `-i IFACE -j RETURN` in PREROUTING or `-o IFACE -j RETURN` in OUTPUT: what `-c` and `-k` write, in nat and mangle. */
+function interfaceReturnKey(table: string, rule: Rule): string | undefined {
+  if (!['nat', 'mangle'].includes(table)) return undefined;
+  const parts = words(rule.spec);
+  const option = rule.chain === 'PREROUTING' ? '-i' : rule.chain === 'OUTPUT' ? '-o' : undefined;
+  if (option === undefined || parts.length !== 4 || parts[0] !== option || jumpTarget(rule.spec) !== 'RETURN')
+    return undefined;
+  return `${table} ${rule.chain} ${parts[1] ?? ''}`;
+}
+
+/**
+ * The interface RETURN rules (the shape `-c`/`-k` write) in `current` that the configuration does not write. They
+ * may be an earlier configuration's, but a plain `-i eth1 -j RETURN` may as well be someone else's, so they are
+ * reported, never removed.
+ */
+export function unconfiguredInterfaceReturns(current: IptablesState, desired: IptablesState): TableRule[] {
+  const configured = new Set(
+    desired.tables.flatMap((table) => table.rules.map((rule) => interfaceReturnKey(table.name, rule))),
+  );
+  return current.tables.flatMap((table) =>
+    table.rules
+      .filter((rule) => {
+        const key = interfaceReturnKey(table.name, rule);
+        return key !== undefined && !configured.has(key);
+      })
+      .map((rule) => ({ ...rule, table: table.name })),
+  );
 }
 
 /** The chains a configured table creates: its own chains and the ISTIO_* chains its rules jump to. */
@@ -276,8 +337,9 @@ function restoreText(sections: readonly string[]): string {
  * The restore text (for `--noflush`) that turns the capture rules in place into the configured ones, in one
  * transaction per table, so no moment passes without capture. For each table: `:CHAIN - [0:0]` creates or empties
  * every configured chain and every ISTIO_* chain in place; `-D` removes the jumps from built-in chains into ISTIO_*
- * chains (by their saved text) and the configured built-in rules already present (`present`, found with `-C`, so
- * they are not doubled); `-X` deletes the ISTIO_* chains the configuration no longer has; then the configured
+ * chains (by their saved text), TPROXY's mangle rules in built-in chains (`isTproxyTailRule`, by their saved
+ * text, whichever configuration wrote them) and the configured built-in rules already present (`present`, found
+ * with `-C`, so they are not doubled); `-X` deletes the ISTIO_* chains the configuration no longer has; then the configured
  * rules follow, in the order a first apply writes them. Returns '' when there is nothing to do.
  */
 export function renderReplace(
@@ -286,13 +348,21 @@ export function renderReplace(
   present: readonly TableRule[],
 ): string {
   const names = [...new Set([...tableNames(current, desired), ...present.map((rule) => rule.table)])].sort();
+  // With capture rules in place, every TPROXY tail rule goes (those of this configuration are written again);
+  // the configured ones found by `-C` are among them, so they are not deleted a second time.
+  const ours = hasCapture(current);
+  const staleTail = ours ? tproxyTailRules(current) : [];
   const sections: string[] = [];
   for (const name of names) {
     const have = tableCapture(findTable(current, name));
     const want = findTable(desired, name);
     const created = configuredChains(want);
     const stale = (have?.chains ?? []).map((chain) => chain.name).filter((chain) => !created.includes(chain));
-    const removals = [...(have?.jumps ?? []), ...present.filter((rule) => rule.table === name)];
+    const removals = [
+      ...(have?.jumps ?? []),
+      ...staleTail.filter((rule) => rule.table === name),
+      ...present.filter((rule) => rule.table === name && !(ours && isTproxyTailRule(rule.table, rule))),
+    ];
     const additions = want?.rules ?? [];
     if (created.length + stale.length + removals.length + additions.length === 0) continue;
     sections.push(

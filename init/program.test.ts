@@ -71,12 +71,12 @@ describe('mesh-iptables --dry-run', () => {
 });
 
 describe('mesh-iptables with invalid input', () => {
-  it('exits 2, prints every problem, and builds nothing', async () => {
+  it('exits 1 (as istio-iptables does), prints every problem, and builds nothing', async () => {
     const result = await run(['-o', '80 -j ACCEPT', '-c', 'eth0\n-A'], {
       DRY_RUN: 'true',
       INVALID_DROP: 'maybe',
     });
-    expect(result.code).toBe(2);
+    expect(result.code).toBe(1);
     expect(result.stdout).toBe('');
     expect(result.logs).toEqual([]);
     expect(result.stderr.split('\n')).toEqual([
@@ -113,6 +113,59 @@ describe('mesh-iptables with invalid input', () => {
     expect(code).toBe(0);
     expect(stdout).toContain('-b, --istio-inbound-ports');
     expect(stdout).toContain('[env REDIRECT_DNS, ISTIO_META_DNS_CAPTURE]');
+  });
+
+  it.each([['--help=true'], ['-h'], ['-nh'], ['-hn'], ['--ipv6=false', '--help=1']])(
+    '%s prints the help and runs nothing: no rules, no logs',
+    async (...argv) => {
+      const { code, stdout, stderr, logs } = await run(argv);
+      expect(code).toBe(0);
+      expect(stdout).toMatch(/^Usage: mesh-iptables \[flags\]\n/);
+      expect(stdout).not.toContain('* nat');
+      expect(stderr).toBe('');
+      expect(logs).toEqual([]);
+    },
+  );
+
+  it('--help=false runs the program', async () => {
+    const { code, stdout } = await run(['--help=false', '--dry-run', '--ipv6=false']);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^\* nat\n/);
+  });
+});
+
+describe('mesh-iptables --dry-run --cleanup-only', () => {
+  it('prints nothing on stdout (what cleanup removes depends on the kernel) and says what it would remove', async () => {
+    const result = await run(['--dry-run', '--cleanup-only', '--ipv6=true', '-b', '*']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toBe(
+      "mesh-iptables: dry run: --cleanup-only would remove every ISTIO_* chain, every jump into one and this configuration's rules in built-in chains (IPv4 and IPv6); nothing changed\n",
+    );
+    expect(result.logs.at(-1)).toMatchObject({
+      msg: 'final state: dry run of --cleanup-only, nothing changed',
+    });
+  });
+});
+
+describe('ISTIO_OUTBOUND_OWNER_GROUPS', () => {
+  it('set but empty: warns that outbound capture is effectively off', async () => {
+    const { code, logs } = await run(['--dry-run', '--ipv6=false', '-i', '*'], {
+      ISTIO_OUTBOUND_OWNER_GROUPS: '',
+    });
+    expect(code).toBe(0);
+    expect(logs[0]).toMatchObject({
+      level: 40,
+      msg: expect.stringContaining('ISTIO_OUTBOUND_OWNER_GROUPS is set but empty'),
+    });
+    expect(logs[0]?.msg).toContain('outbound capture is effectively off');
+  });
+
+  it('unset or "*": no warning', async () => {
+    for (const env of [{}, { ISTIO_OUTBOUND_OWNER_GROUPS: '*' }] as Record<string, string>[]) {
+      const { logs } = await run(['--dry-run', '--ipv6=false', '-i', '*'], env);
+      expect(logs.filter((entry) => entry.level === 40)).toEqual([]);
+    }
   });
 });
 

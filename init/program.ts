@@ -3,8 +3,8 @@
  * environment, validates everything, builds Istio's rules and hands them to the apply step. Stdout carries only the iptables-restore input of a dry
  * run (IPv4, then IPv6); logs are pino JSON on stderr, plus a one-line summary of what happened.
  *
- * Exit codes: 0 done, 1 the environment or the apply failed, 2 invalid flags or environment variables (nothing was
- * changed).
+ * Exit codes, as istio-iptables': 0 done, 1 invalid flags or environment variables (nothing was changed), or the
+ * environment or the apply failed.
  */
 import { writeFileSync } from 'node:fs';
 import { pino, type DestinationStream, type Logger } from 'pino';
@@ -13,7 +13,7 @@ import type { CaptureConfig, RunSettings } from './config.js';
 import type { Host } from './environment.js';
 import { describeProblem, parseSettings, usage, type Environment, type Problem } from './flags.js';
 import { resolveConfig } from './resolve-config.js';
-import { configureRoutes, RouteError } from './routes.js';
+import { configureRoutes } from './routes.js';
 import { buildRestoreTexts, type RestoreTexts } from './rules.js';
 
 export interface ProgramIo {
@@ -26,17 +26,17 @@ export interface ProgramIo {
 }
 
 export async function runProgram(argv: readonly string[], env: Environment, io: ProgramIo): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) {
+  const parsed = parseSettings(argv, env);
+  if (!parsed.ok) return reportProblems(parsed.problems, io);
+  const { settings } = parsed;
+  if (settings.help) {
     io.stdout(`${usage()}\n`);
     return 0;
   }
-  const parsed = parseSettings(argv, env);
-  if (!parsed.ok) return reportProblems(parsed.problems, io, 2);
-  const { settings } = parsed;
   const log = pino({ name: 'mesh-iptables', level: settings.run.logLevel }, io.logStream);
 
   const resolved = resolveConfig(settings, io.host);
-  if (!resolved.ok) return reportProblems(resolved.problems, io, 1);
+  if (!resolved.ok) return reportProblems(resolved.problems, io);
   const { config } = resolved;
   for (const note of resolved.notes) log.warn(note);
   log.info({ config, run: settings.run }, 'effective configuration');
@@ -44,6 +44,15 @@ export async function runProgram(argv: readonly string[], env: Environment, io: 
   const texts = buildRestoreTexts(config);
   log.info({ ipv4: texts.ipv4, ipv6: texts.ipv6 ?? null }, 'iptables-restore input');
 
+  if (settings.run.dryRun && settings.run.cleanupOnly) {
+    // What cleanup removes depends on the rules in place, which a dry run does not read: nothing to print.
+    log.info({ applied: false }, 'final state: dry run of --cleanup-only, nothing changed');
+    io.stderr(
+      `mesh-iptables: dry run: --cleanup-only would remove every ISTIO_* chain, every jump into one and this ` +
+        `configuration's rules in built-in chains (${families(texts)}); nothing changed\n`,
+    );
+    return 0;
+  }
   if (settings.run.dryRun) {
     io.stdout(texts.ipv4 + (texts.ipv6 ?? ''));
     if (settings.run.dryRunFilePath !== undefined)
@@ -79,8 +88,12 @@ async function applyOrCleanup(
       io.stderr(`mesh-iptables: removed the capture rules of this configuration (${families(texts)})\n`);
       return 0;
     }
+    let routes: string[][] = [];
+    // The routes are part of the transaction: if they fail, the rules are rolled back.
+    options.lastStep = async () => {
+      routes = await configureRoutes(config);
+    };
     const outcome = await apply.applyCapture(desired, options);
-    const routes = await configureRoutes(config);
     log.info(
       { outcome, routes: routes.map((args) => `ip ${args.join(' ')}`) },
       `final state: ${outcome.kind}`,
@@ -88,10 +101,9 @@ async function applyOrCleanup(
     io.stderr(`mesh-iptables: ${summarize(outcome, config, texts)}\n`);
     return 0;
   } catch (error) {
-    if (!(error instanceof apply.CaptureError || error instanceof RouteError)) throw error;
-    const message = error.message;
-    log.error({ err: error }, 'applying the capture rules failed');
-    io.stderr(`mesh-iptables: ${message}\n`);
+    if (!(error instanceof apply.CaptureError)) throw error;
+    log.error({ err: error }, 'final state: failed');
+    io.stderr(`mesh-iptables: ${error.message}\n`);
     return 1;
   }
 }
@@ -112,10 +124,11 @@ function families(texts: RestoreTexts): string {
   return texts.ipv6 === undefined ? 'IPv4' : 'IPv4 and IPv6';
 }
 
-function reportProblems(problems: readonly Problem[], io: ProgramIo, exitCode: number): number {
+/** Istio exits 1 for every configuration error; so does mesh-iptables, as a drop-in. */
+function reportProblems(problems: readonly Problem[], io: ProgramIo): number {
   const lines = problems.map((problem) => `  - ${describeProblem(problem)}`);
   io.stderr(`mesh-iptables: invalid configuration, nothing was changed:\n${lines.join('\n')}\n`);
-  return exitCode;
+  return 1;
 }
 
 /** Istio's dry-run transcript (its golden-file format): the save calls around the restore input lines. */

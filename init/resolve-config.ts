@@ -7,7 +7,7 @@
  */
 import type { CaptureConfig, DnsServers } from './config.js';
 import { detectIpv6, dnsServersOf, RESOLV_CONF, uidOf, type Host } from './environment.js';
-import { DEFAULT_PROXY_UID, type Problem, type Settings } from './flags.js';
+import { DEFAULT_PROXY_UID, ENV_ONLY, type Problem, type Settings } from './flags.js';
 
 export type ConfigResult =
   { ok: true; config: CaptureConfig; notes: string[] } | { ok: false; problems: Problem[] };
@@ -52,6 +52,13 @@ export function resolveConfig(settings: Settings, host: Host): ConfigResult {
   ) {
     notes.push(
       'REDIRECT_DNS is set, but CAPTURE_ALL_DNS is false, and no DNS servers provided. DNS capture disabled.',
+    );
+  }
+
+  if (Array.isArray(capture.ownerGroupsInclude) && capture.ownerGroupsInclude.length === 0) {
+    notes.push(
+      `${ENV_ONLY.ownerGroupsInclude} is set but empty, so no group's traffic is included: outbound capture is ` +
+        'effectively off. Unset it or set it to "*" to capture the outbound traffic of every group.',
     );
   }
 

@@ -125,7 +125,7 @@ const cidr = fc.oneof(
   fc.tuple(fc.ipV4(), fc.integer({ min: 0, max: 32 })).map(([ip, bits]) => `${ip}/${bits}`),
   fc.tuple(fc.ipV6(), fc.integer({ min: 0, max: 128 })).map(([ip, bits]) => `${ip}/${bits}`),
 );
-const nic = fc.stringMatching(/^[a-z][a-z0-9.+-]{0,14}$/);
+const nic = fc.stringMatching(/^[a-z][a-z0-9._-]{0,14}$/);
 const owner = fc.oneof(
   fc.integer({ min: 0, max: 70000 }).map(String),
   fc.constantFrom('istio-proxy', 'java', '_x', '10-20'),

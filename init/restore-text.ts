@@ -14,16 +14,17 @@ export interface Rule {
   params: string[];
 }
 
-const BUILT_IN_CHAINS = new Set([
-  'INPUT',
-  'OUTPUT',
-  'FORWARD',
+/** The chains every table has; no `-N` is written for them. */
+export const BUILT_IN_CHAINS: ReadonlySet<string> = new Set([
   'PREROUTING',
+  'INPUT',
+  'FORWARD',
+  'OUTPUT',
   'POSTROUTING',
-  'ACCEPT',
-  'RETURN',
-  'DROP',
 ]);
+
+/** Targets a rule may jump to that are not chains, so they get no `-N` either. */
+const BUILT_IN_TARGETS: ReadonlySet<string> = new Set(['ACCEPT', 'RETURN', 'DROP']);
 
 export function renderRestoreText(rules: readonly Rule[]): string {
   const lines = new Map<Table, string[]>();
@@ -33,7 +34,7 @@ export function renderRestoreText(rules: readonly Rule[]): string {
     const key = `${chain}:${table}`;
     if (declared.has(key)) return;
     declared.add(key);
-    if (!BUILT_IN_CHAINS.has(chain)) linesOf(table).push(`-N ${chain}`);
+    if (!BUILT_IN_CHAINS.has(chain) && !BUILT_IN_TARGETS.has(chain)) linesOf(table).push(`-N ${chain}`);
   };
   for (const rule of rules) declare(rule.table, rule.chain);
   for (const rule of rules) {

@@ -8,10 +8,11 @@ import {
   DNS_PORT,
   INBOUND_PASSTHROUGH_SOURCE_IPV4,
   INBOUND_PASSTHROUGH_SOURCE_IPV6,
+  IPV6_LOOPBACK_CIDR,
   OUTBOUND_MARK,
   PORTS,
 } from '../common/constants.js';
-import type { CaptureConfig, IpRanges } from './config.js';
+import { capturesInbound, type CaptureConfig, type IpRanges } from './config.js';
 import { renderRestoreText, type Rule, type Table } from './restore-text.js';
 
 export interface RestoreTexts {
@@ -34,7 +35,7 @@ type Token = string | PerFamily;
  * Rule parameters written as iptables would read them: the literal text is split on spaces, and each
  * interpolated value (or list of values) becomes whole tokens, never split or joined with its neighbours.
  */
-function p(
+function ruleParams(
   literals: TemplateStringsArray,
   ...values: (string | number | PerFamily | readonly Token[])[]
 ): Token[] {
@@ -87,7 +88,7 @@ function proxyOwners(config: CaptureConfig): [owner: '--uid-owner' | '--gid-owne
 export function buildRules(config: CaptureConfig): { ipv4: Rule[]; ipv6: Rule[] } {
   const r = new RuleLists(config.ipv6);
   const { output, inbound, redirect, inRedirect, drop } = CHAINS;
-  const loopback: PerFamily = { ipv4: config.ipv4LoopbackCidr, ipv6: '::1/128' };
+  const loopback: PerFamily = { ipv4: config.ipv4LoopbackCidr, ipv6: IPV6_LOOPBACK_CIDR };
   const passthrough: PerFamily = {
     ipv4: `${INBOUND_PASSTHROUGH_SOURCE_IPV4}/32`,
     ipv6: `${INBOUND_PASSTHROUGH_SOURCE_IPV6}/128`,
@@ -99,70 +100,71 @@ export function buildRules(config: CaptureConfig): { ipv4: Rule[]; ipv6: Rule[] 
 
   // Interfaces never captured, then virtual interfaces' inbound traffic kept out of the inbound capture.
   for (const nic of config.excludeInterfaces) {
-    r.append('nat', 'PREROUTING', p`-i ${nic} -j RETURN`);
-    r.append('nat', 'OUTPUT', p`-o ${nic} -j RETURN`);
+    r.append('nat', 'PREROUTING', ruleParams`-i ${nic} -j RETURN`);
+    r.append('nat', 'OUTPUT', ruleParams`-o ${nic} -j RETURN`);
   }
   if (config.interceptionMode === 'TPROXY') {
     for (const nic of config.excludeInterfaces) {
-      r.append('mangle', 'PREROUTING', p`-i ${nic} -j RETURN`);
-      r.append('mangle', 'OUTPUT', p`-o ${nic} -j RETURN`);
+      r.append('mangle', 'PREROUTING', ruleParams`-i ${nic} -j RETURN`);
+      r.append('mangle', 'OUTPUT', ruleParams`-o ${nic} -j RETURN`);
     }
   }
-  for (const nic of config.rerouteVirtualInterfaces) r.insert('nat', 'PREROUTING', 1, p`-i ${nic} -j RETURN`);
+  for (const nic of config.rerouteVirtualInterfaces)
+    r.insert('nat', 'PREROUTING', 1, ruleParams`-i ${nic} -j RETURN`);
 
   if (config.dropInvalid) {
-    r.append('mangle', 'PREROUTING', p`-m conntrack --ctstate INVALID -j ${drop}`);
-    r.append('mangle', drop, p`-j DROP`);
+    r.append('mangle', 'PREROUTING', ruleParams`-m conntrack --ctstate INVALID -j ${drop}`);
+    r.append('mangle', drop, ruleParams`-j DROP`);
   }
 
-  r.append('nat', inbound, p`-p tcp --dport ${tunnel} -j RETURN`);
-  r.append('nat', redirect, p`-p tcp -j REDIRECT --to-ports ${config.proxyPort}`);
-  r.append('nat', inRedirect, p`-p tcp -j REDIRECT --to-ports ${config.inboundCapturePort}`);
+  r.append('nat', inbound, ruleParams`-p tcp --dport ${tunnel} -j RETURN`);
+  r.append('nat', redirect, ruleParams`-p tcp -j REDIRECT --to-ports ${config.proxyPort}`);
+  r.append('nat', inRedirect, ruleParams`-p tcp -j REDIRECT --to-ports ${config.inboundCapturePort}`);
 
   addInboundCapture(r, config, loopback);
 
-  r.append('nat', 'OUTPUT', p`-j ${output}`);
+  r.append('nat', 'OUTPUT', ruleParams`-j ${output}`);
   for (const port of config.outboundPortsExclude) {
-    r.append('nat', output, p`-p tcp --dport ${port} -j RETURN`);
-    r.append('nat', output, p`-p udp --dport ${port} -j RETURN`);
+    r.append('nat', output, ruleParams`-p tcp --dport ${port} -j RETURN`);
+    r.append('nat', output, ruleParams`-p udp --dport ${port} -j RETURN`);
   }
-  r.append('nat', output, p`-o lo -s ${passthrough} -j RETURN`);
+  r.append('nat', output, ruleParams`-o lo -s ${passthrough} -j RETURN`);
 
   // The proxy's own traffic: to its own pod over lo it goes to the inbound listener; otherwise it is left alone.
   // Only the uid rule spares DNS (53) from the inbound redirect, as in Istio.
   for (const [owner, id] of proxyOwners(config)) {
     const notTunnel =
       redirectDns && owner === '--uid-owner'
-        ? p`-m multiport ! --dports ${`${DNS_PORT},${tunnel}`}`
-        : p`! --dport ${tunnel}`;
+        ? ruleParams`-m multiport ! --dports ${`${DNS_PORT},${tunnel}`}`
+        : ruleParams`! --dport ${tunnel}`;
     r.append(
       'nat',
       output,
-      p`-o lo ! -d ${loopback} -p tcp ${notTunnel} -m owner ${owner} ${id} -j ${inRedirect}`,
+      ruleParams`-o lo ! -d ${loopback} -p tcp ${notTunnel} -m owner ${owner} ${id} -j ${inRedirect}`,
     );
     if (!config.outboundIpRangesInclude.hasLoopback) {
-      const notDns = redirectDns ? p`-p tcp ! --dport ${DNS_PORT}` : [];
-      r.append('nat', output, p`-o lo ${notDns} -m owner ! ${owner} ${id} -j RETURN`);
+      const notDns = redirectDns ? ruleParams`-p tcp ! --dport ${DNS_PORT}` : [];
+      r.append('nat', output, ruleParams`-o lo ${notDns} -m owner ! ${owner} ${id} -j RETURN`);
     }
-    r.append('nat', output, p`-m owner ${owner} ${id} -j RETURN`);
+    r.append('nat', output, ruleParams`-m owner ${owner} ${id} -j RETURN`);
   }
 
   if (config.ownerGroupsInclude === '*') {
     for (const group of config.ownerGroupsExclude)
-      r.append('nat', output, p`-m owner --gid-owner ${group} -j RETURN`);
+      r.append('nat', output, ruleParams`-m owner --gid-owner ${group} -j RETURN`);
   } else {
-    const noneOf = config.ownerGroupsInclude.flatMap((group) => p`-m owner ! --gid-owner ${group}`);
-    r.append('nat', output, p`${noneOf} -j RETURN`);
+    const noneOf = config.ownerGroupsInclude.flatMap((group) => ruleParams`-m owner ! --gid-owner ${group}`);
+    r.append('nat', output, ruleParams`${noneOf} -j RETURN`);
   }
 
   if (redirectDns) addDnsCapture(r, config);
 
-  r.append('nat', output, p`-d ${loopback} -j RETURN`);
+  r.append('nat', output, ruleParams`-d ${loopback} -j RETURN`);
   const exclude = config.outboundIpRangesExclude;
-  for (const cidr of exclude.ipv4) r.append('nat', output, p`-d ${cidr} -j RETURN`, ['ipv4']);
-  for (const cidr of exclude.ipv6) r.append('nat', output, p`-d ${cidr} -j RETURN`, ['ipv6']);
+  for (const cidr of exclude.ipv4) r.append('nat', output, ruleParams`-d ${cidr} -j RETURN`, ['ipv4']);
+  for (const cidr of exclude.ipv6) r.append('nat', output, ruleParams`-d ${cidr} -j RETURN`, ['ipv6']);
   for (const port of config.outboundPortsInclude)
-    r.append('nat', output, p`-p tcp --dport ${port} -j ${redirect}`);
+    r.append('nat', output, ruleParams`-p tcp --dport ${port} -j ${redirect}`);
   addOutboundInclude(r, config, config.outboundIpRangesInclude, 'ipv4');
   addOutboundInclude(r, config, config.outboundIpRangesInclude, 'ipv6');
 
@@ -172,40 +174,40 @@ export function buildRules(config: CaptureConfig): { ipv4: Rule[]; ipv6: Rule[] 
 
 /** Inbound capture (-b): nat REDIRECT to the inbound listener, or mangle TPROXY. */
 function addInboundCapture(r: RuleLists, config: CaptureConfig, loopback: PerFamily) {
-  if (config.inboundPorts !== '*' && config.inboundPorts.length === 0) return;
+  if (!capturesInbound(config)) return;
   const { inbound, inRedirect, divert, tproxy } = CHAINS;
   const useTproxy = config.interceptionMode === 'TPROXY';
   const mark = config.tproxyMark;
   const table: Table = useTproxy ? 'mangle' : 'nat';
   if (useTproxy) {
-    r.append('mangle', divert, p`-j MARK --set-mark ${mark}`);
-    r.append('mangle', divert, p`-j ACCEPT`);
+    r.append('mangle', divert, ruleParams`-j MARK --set-mark ${mark}`);
+    r.append('mangle', divert, ruleParams`-j ACCEPT`);
     const tproxyMark = `${mark}/0xffffffff`;
     r.append(
       'mangle',
       tproxy,
-      p`! -d ${loopback} -p tcp -j TPROXY --tproxy-mark ${tproxyMark} --on-port ${config.inboundCapturePort}`,
+      ruleParams`! -d ${loopback} -p tcp -j TPROXY --tproxy-mark ${tproxyMark} --on-port ${config.inboundCapturePort}`,
     );
   }
-  r.append(table, 'PREROUTING', p`-p tcp -j ${inbound}`);
-  const established = p`-m conntrack --ctstate RELATED,ESTABLISHED -j ${divert}`;
+  r.append(table, 'PREROUTING', ruleParams`-p tcp -j ${inbound}`);
+  const established = ruleParams`-m conntrack --ctstate RELATED,ESTABLISHED -j ${divert}`;
   if (config.inboundPorts === '*') {
     for (const port of config.inboundPortsExclude)
-      r.append(table, inbound, p`-p tcp --dport ${port} -j RETURN`);
+      r.append(table, inbound, ruleParams`-p tcp --dport ${port} -j RETURN`);
     if (useTproxy) {
-      r.append('mangle', inbound, p`-p tcp ${established}`);
-      r.append('mangle', inbound, p`-p tcp -j ${tproxy}`);
+      r.append('mangle', inbound, ruleParams`-p tcp ${established}`);
+      r.append('mangle', inbound, ruleParams`-p tcp -j ${tproxy}`);
     } else {
-      r.append('nat', inbound, p`-p tcp -j ${inRedirect}`);
+      r.append('nat', inbound, ruleParams`-p tcp -j ${inRedirect}`);
     }
     return;
   }
   for (const port of config.inboundPorts) {
     if (useTproxy) {
-      r.append('mangle', inbound, p`-p tcp --dport ${port} ${established}`);
-      r.append('mangle', inbound, p`-p tcp --dport ${port} -j ${tproxy}`);
+      r.append('mangle', inbound, ruleParams`-p tcp --dport ${port} ${established}`);
+      r.append('mangle', inbound, ruleParams`-p tcp --dport ${port} -j ${tproxy}`);
     } else {
-      r.append('nat', inbound, p`-p tcp --dport ${port} -j ${inRedirect}`);
+      r.append('nat', inbound, ruleParams`-p tcp --dport ${port} -j ${inRedirect}`);
     }
   }
 }
@@ -215,14 +217,15 @@ function addOutboundInclude(r: RuleLists, config: CaptureConfig, include: IpRang
   const { output, redirect } = CHAINS;
   const virtual = config.rerouteVirtualInterfaces;
   if (include.wildcard) {
-    r.append('nat', output, p`-j ${redirect}`, [family]);
-    for (const nic of virtual) r.insert('nat', 'PREROUTING', 1, p`-i ${nic} -j ${redirect}`, [family]);
+    r.append('nat', output, ruleParams`-j ${redirect}`, [family]);
+    for (const nic of virtual)
+      r.insert('nat', 'PREROUTING', 1, ruleParams`-i ${nic} -j ${redirect}`, [family]);
     return;
   }
   for (const cidr of include[family]) {
     for (const nic of virtual)
-      r.insert('nat', 'PREROUTING', 1, p`-i ${nic} -d ${cidr} -j ${redirect}`, [family]);
-    r.append('nat', output, p`-d ${cidr} -j ${redirect}`, [family]);
+      r.insert('nat', 'PREROUTING', 1, ruleParams`-i ${nic} -d ${cidr} -j ${redirect}`, [family]);
+    r.append('nat', output, ruleParams`-d ${cidr} -j ${redirect}`, [family]);
   }
 }
 
@@ -235,9 +238,9 @@ function addDnsCapture(r: RuleLists, config: CaptureConfig) {
   const all = config.captureAllDns;
   const [dns, agent] = [DNS_PORT, PORTS.dnsCapture];
 
-  r.append('raw', 'OUTPUT', p`-j ${dnsChain}`);
+  r.append('raw', 'OUTPUT', ruleParams`-j ${dnsChain}`);
   for (const family of BOTH) {
-    if (all || servers[family].length > 0) r.append('nat', output, p`-j ${dnsChain}`, [family]);
+    if (all || servers[family].length > 0) r.append('nat', output, ruleParams`-j ${dnsChain}`, [family]);
   }
 
   // TCP goes with --to-ports and UDP with --to-port, as Istio writes them.
@@ -246,7 +249,7 @@ function addDnsCapture(r: RuleLists, config: CaptureConfig) {
     ['udp', '--to-port'],
   ] as const) {
     if (all) {
-      r.append('nat', dnsChain, p`-p ${protocol} --dport ${dns} -j REDIRECT ${toPort} ${agent}`);
+      r.append('nat', dnsChain, ruleParams`-p ${protocol} --dport ${dns} -j REDIRECT ${toPort} ${agent}`);
       continue;
     }
     for (const family of BOTH) {
@@ -255,7 +258,7 @@ function addDnsCapture(r: RuleLists, config: CaptureConfig) {
         r.append(
           'nat',
           dnsChain,
-          p`-p ${protocol} --dport ${dns} -d ${destination} -j REDIRECT ${toPort} ${agent}`,
+          ruleParams`-p ${protocol} --dport ${dns} -d ${destination} -j REDIRECT ${toPort} ${agent}`,
           [family],
         );
       }
@@ -263,21 +266,21 @@ function addDnsCapture(r: RuleLists, config: CaptureConfig) {
   }
 
   for (const [owner, id] of proxyOwners(config)) {
-    r.append('raw', dnsChain, p`-p udp --dport ${dns} -m owner ${owner} ${id} -j CT --zone 1`);
-    r.append('raw', dnsChain, p`-p udp --sport ${agent} -m owner ${owner} ${id} -j CT --zone 2`);
+    r.append('raw', dnsChain, ruleParams`-p udp --dport ${dns} -m owner ${owner} ${id} -j CT --zone 1`);
+    r.append('raw', dnsChain, ruleParams`-p udp --sport ${agent} -m owner ${owner} ${id} -j CT --zone 2`);
   }
   if (all) {
-    r.append('raw', 'PREROUTING', p`-j ${inbound}`);
-    r.append('raw', dnsChain, p`-p udp --dport ${dns} -j CT --zone 2`);
-    r.append('raw', inbound, p`-p udp --sport ${dns} -j CT --zone 1`);
+    r.append('raw', 'PREROUTING', ruleParams`-j ${inbound}`);
+    r.append('raw', dnsChain, ruleParams`-p udp --dport ${dns} -j CT --zone 2`);
+    r.append('raw', inbound, ruleParams`-p udp --sport ${dns} -j CT --zone 1`);
     return;
   }
   for (const family of BOTH) {
-    if (servers[family].length > 0) r.append('raw', 'PREROUTING', p`-j ${inbound}`, [family]);
+    if (servers[family].length > 0) r.append('raw', 'PREROUTING', ruleParams`-j ${inbound}`, [family]);
     for (const server of servers[family]) {
       const address = `${server}${hostBits[family]}`;
-      r.append('raw', dnsChain, p`-p udp --dport ${dns} -d ${address} -j CT --zone 2`, [family]);
-      r.append('raw', inbound, p`-p udp --sport ${dns} -s ${address} -j CT --zone 1`, [family]);
+      r.append('raw', dnsChain, ruleParams`-p udp --dport ${dns} -d ${address} -j CT --zone 2`, [family]);
+      r.append('raw', inbound, ruleParams`-p udp --sport ${dns} -s ${address} -j CT --zone 1`, [family]);
     }
   }
 }
@@ -285,17 +288,17 @@ function addDnsCapture(r: RuleLists, config: CaptureConfig) {
 /** TPROXY's mangle rules: keep marks across the connection and let the proxy's own loopback traffic through. */
 function addTproxyTail(r: RuleLists, config: CaptureConfig, loopback: PerFamily, passthrough: PerFamily) {
   const mark = config.tproxyMark;
-  r.append('mangle', 'PREROUTING', p`-p tcp -m mark --mark ${mark} -j CONNMARK --save-mark`);
-  r.append('mangle', 'OUTPUT', p`-p tcp -o lo -m mark --mark ${mark} -j RETURN`);
+  r.append('mangle', 'PREROUTING', ruleParams`-p tcp -m mark --mark ${mark} -j CONNMARK --save-mark`);
+  r.append('mangle', 'OUTPUT', ruleParams`-p tcp -o lo -m mark --mark ${mark} -j RETURN`);
   for (const [owner, id] of proxyOwners(config)) {
     r.append(
       'mangle',
       'OUTPUT',
-      p`! -d ${loopback} -p tcp -o lo -m owner ${owner} ${id} -j MARK --set-mark ${OUTBOUND_MARK}`,
+      ruleParams`! -d ${loopback} -p tcp -o lo -m owner ${owner} ${id} -j MARK --set-mark ${OUTBOUND_MARK}`,
     );
   }
-  r.append('mangle', 'OUTPUT', p`-p tcp -m connmark --mark ${mark} -j CONNMARK --restore-mark`);
-  r.insert('mangle', CHAINS.inbound, 1, p`-p tcp -m mark --mark ${mark} -j RETURN`);
-  r.insert('mangle', CHAINS.inbound, 2, p`-p tcp -s ${passthrough} -i lo -j RETURN`);
-  r.insert('mangle', CHAINS.inbound, 3, p`-p tcp -i lo -m mark ! --mark ${OUTBOUND_MARK} -j RETURN`);
+  r.append('mangle', 'OUTPUT', ruleParams`-p tcp -m connmark --mark ${mark} -j CONNMARK --restore-mark`);
+  r.insert('mangle', CHAINS.inbound, 1, ruleParams`-p tcp -m mark --mark ${mark} -j RETURN`);
+  r.insert('mangle', CHAINS.inbound, 2, ruleParams`-p tcp -s ${passthrough} -i lo -j RETURN`);
+  r.insert('mangle', CHAINS.inbound, 3, ruleParams`-p tcp -i lo -m mark ! --mark ${OUTBOUND_MARK} -j RETURN`);
 }

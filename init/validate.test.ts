@@ -47,8 +47,17 @@ describe('what is accepted', () => {
     expect(() => parseIpRanges('*', { wildcard: false })).toThrow(/not allowed/);
   });
 
-  it('interface names: Linux names that iptables-restore reads as one plain token', () => {
-    for (const good of ['eth0', 'eth0.100', 'veth+', 'net1', 'a', 'abcdefghijklmno', 'br_0', 'cali12ab-cd']) {
+  it("interface names: Istio's injector rule, so no iptables wildcard can widen an exclusion", () => {
+    for (const good of [
+      'eth0',
+      'eth0.100',
+      'net1',
+      'a',
+      'abcdefghijklmno',
+      'br_0',
+      'cali12ab-cd',
+      'Eth-0.',
+    ]) {
       expect(isInterfaceName(good), good).toBe(true);
     }
     for (const bad of [
@@ -66,6 +75,14 @@ describe('what is accepted', () => {
       "e'0",
       'é',
       'e\\0',
+      '+',
+      'veth+',
+      '*',
+      'eth*',
+      '0eth',
+      '_eth',
+      'eth@1',
+      'eth%d',
     ]) {
       expect(isInterfaceName(bad), JSON.stringify(bad)).toBe(false);
     }

@@ -95,17 +95,13 @@ export function parseIpRanges(value: string, options: { wildcard: boolean }): Ip
   return ranges;
 }
 
-/** Linux's dev_valid_name, minus what iptables-restore would read as syntax (quotes, a leading "-" or "!"). */
+/**
+ * Istio's injector rule for interface annotations (ValidateInterfaceNames): a letter, then letters, digits, "_", "."
+ * or "-", at most 15 characters. Linux allows more, but iptables reads a trailing "+" as a wildcard ("+" alone
+ * matches every interface), so anything beyond this rule could widen an exclusion to all traffic.
+ */
 export function isInterfaceName(name: string): boolean {
-  return (
-    name.length >= 1 &&
-    name.length <= 15 &&
-    name !== '.' &&
-    name !== '..' &&
-    /^[\x21-\x7e]+$/.test(name) &&
-    !/[/:"'\\]/.test(name) &&
-    !/^[-!]/.test(name)
-  );
+  return name.length <= 15 && /^[a-zA-Z][a-zA-Z0-9_.-]*$/.test(name);
 }
 
 /** -c and -k. */
@@ -115,8 +111,8 @@ export function parseInterfaceList(value: string): string[] {
     items,
     isInterfaceName,
     'an interface name',
-    'a comma-separated list of interface names: 1 to 15 printable characters without "/", ":", quotes or ' +
-      'whitespace, not starting with "-" or "!", e.g. "eth1,net1"',
+    'a comma-separated list of interface names: a letter, then letters, digits, "_", "." or "-", at most 15 ' +
+      'characters in all (no iptables wildcard such as "+"), e.g. "eth1,net1"',
   );
   return items;
 }
@@ -137,7 +133,7 @@ function isOwner(text: string): boolean {
   return rest.length === 0 && isId(first ?? '') && isId(last) && Number(first) <= Number(last);
 }
 
-/** -u, -g, and the owner-group lists; `what` is "uid" or "gid" for the message. */
+/** -u, -g, and the owner-group lists; `what` ("user" or "group") names the kind of owner in the message. */
 export function parseOwnerList(value: string, what: 'user' | 'group'): string[] {
   const items = splitList(value);
   requireEach(

@@ -25,6 +25,8 @@ import {
   type IptablesBackend,
 } from '../init/iptables-binary.js';
 import { describeCapture, parseIptablesState } from '../init/iptables-state.js';
+import { buildRestoreTexts } from '../init/rules.js';
+import { configFor } from '../init/test-support.js';
 import { hasCommand, isRoot, missingRequirements } from './harness/requirements.js';
 import { repoPath } from './harness/repo.js';
 
@@ -185,6 +187,29 @@ COMMIT
 `;
 
 const silentLogger = pino({ level: 'silent' });
+
+/** A logger that keeps its entries, parsed. */
+function recordingLogger() {
+  const entries: Record<string, unknown>[] = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => entries.push(JSON.parse(line)) });
+  return { logger, entries };
+}
+
+/** The families whose final `<x>tables-save` was logged, from the entries logged since `from`. */
+function finalStateFamilies(entries: readonly Record<string, unknown>[], from = 0): unknown[] {
+  return entries
+    .slice(from)
+    .filter((entry) => entry.msg === 'iptables state at exit' && String(entry.rules).includes('*'))
+    .map((entry) => entry.family);
+}
+
+/**
+ * The webhook default's ports in TPROXY mode with `-c eth9`: mangle rules outside the ISTIO_* chains (CONNMARK, the
+ * 1338 mark, the marked loopback RETURN) that a REDIRECT configuration does not have.
+ */
+const TPROXY_EXCLUDE_ETH9 = buildRestoreTexts(
+  configFor(['--ipv6=true', '-m', 'TPROXY', '-i', '*', '-b', '*', '-d', '15090,15021,15020', '-c', 'eth9']),
+) as Required<DesiredCapture>;
 const NETNS_PREFIX = `mi-apply-${process.pid}-`;
 
 /** A fresh network namespace; the real command runner, entered into it with `ip netns exec`. */
@@ -474,6 +499,121 @@ describe.skipIf(missing.length > 0)('applying capture rules in network namespace
         applyCapture(DEFAULT, ns.options(backend, { forceApply: true, reconcile: false })),
       ).rejects.toThrow(/failed in table nat at line 2 \("-N ISTIO_INBOUND"\)/);
       expect(await ns.saveBoth(backend)).toEqual(applied);
+    });
+
+    it('every run logs the final iptables-save of each configured family, whatever its outcome', async () => {
+      const { ns } = await namespaceWithEarlierRules('finalstate');
+      const { logger, entries } = recordingLogger();
+      const both = ['ipv4', 'ipv6'];
+      const step = async (what: string, action: () => Promise<unknown>) => {
+        const from = entries.length;
+        await action().catch(() => undefined);
+        expect(finalStateFamilies(entries, from), what).toEqual(both);
+      };
+      await step('applied', () => applyCapture(DEFAULT, ns.options(backend, { logger })));
+      await step('unchanged', () => applyCapture(DEFAULT, ns.options(backend, { logger })));
+      await step('replaced', () => applyCapture(DNS, ns.options(backend, { logger })));
+      await step('failed without reconcile', () =>
+        applyCapture(DEFAULT, ns.options(backend, { logger, reconcile: false })),
+      );
+      await step('rolled back', () =>
+        applyCapture(DEFAULT, ns.options(backend, { logger, run: ns.runner(failingIpv6Restore(backend)) })),
+      );
+      await step('cleanup', () => cleanupCapture(DEFAULT, ns.options(backend, { logger })));
+      const from = entries.length;
+      await applyCapture({ ipv4: DEFAULT.ipv4 }, ns.options(backend, { logger }));
+      expect(finalStateFamilies(entries, from), 'IPv4 only').toEqual(['ipv4']);
+    });
+
+    it('a failing last step (the routes) rolls the rules back, and the error says so', async () => {
+      const { ns, before } = await namespaceWithEarlierRules('laststep');
+      const lastStep = () =>
+        Promise.reject(new Error('failed to configure routes: ip -6 addr replace: injected'));
+      const error = await applyCapture(DEFAULT, ns.options(backend, { lastStep })).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CaptureError);
+      expect((error as Error).message).toBe(
+        'failed to configure routes: ip -6 addr replace: injected\n' +
+          'The rules were rolled back: ipv4 and ipv6 are as before this run, with no ISTIO_* chain and no jump to one.',
+      );
+      expect(await ns.saveBoth(backend)).toEqual(before);
+
+      // With the rules already in place, nothing was changed, so nothing is undone and the rules stay.
+      await applyCapture(DEFAULT, ns.options(backend));
+      const applied = await ns.saveBoth(backend);
+      await expect(applyCapture(DEFAULT, ns.options(backend, { lastStep }))).rejects.toThrow(
+        'The capture rules in place before this run were not changed.',
+      );
+      expect(await ns.saveBoth(backend)).toEqual(applied);
+    });
+
+    it('mesh-iptables exits 1 when the routes fail, and no ISTIO_* rule is left in either family', async () => {
+      const ns = await Namespace.create('routes');
+      // With IPv6 off on lo, `ip -6 addr replace ::6/128 dev lo` fails after the rules were applied.
+      await expectOk(
+        runCommand('ip', ['netns', 'exec', ns.name, 'sysctl', '-qw', 'net.ipv6.conf.lo.disable_ipv6=1']),
+      );
+      const args = DEFAULT_ARGS.filter((arg) => arg !== '--dry-run');
+      const result = await runCommand('ip', [
+        ...['netns', 'exec', ns.name, 'node', repoPath('dist/init/main.js'), ...args],
+        `--force-iptables-binary=${backend}`,
+      ]);
+      expect(result.exitCode, result.stderr).toBe(1);
+      expect(result.stderr).toContain(
+        'mesh-iptables: failed to configure routes: ip -6 addr replace ::6/128 dev lo',
+      );
+      expect(result.stderr).toContain(
+        'The rules were rolled back: ipv4 and ipv6 are as before this run, with no ISTIO_* chain and no jump to one.',
+      );
+      const after = await ns.saveBoth(backend);
+      expect(after.ipv4).not.toContain(CHAIN_PREFIX);
+      expect(after.ipv6).not.toContain(CHAIN_PREFIX);
+      // The final state is logged for both families on this path too.
+      const logged = result.stderr
+        .split('\n')
+        .filter((line) => line.startsWith('{'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+      expect(finalStateFamilies(logged)).toEqual(['ipv4', 'ipv6']);
+    });
+
+    it("replacing TPROXY rules with REDIRECT ones removes TPROXY's mangle rules and reports the -c leftovers", async () => {
+      const { ns } = await namespaceWithEarlierRules('tproxy');
+      await applyCapture(TPROXY_EXCLUDE_ETH9, ns.options(backend));
+      expect((await ns.saveBoth(backend)).ipv4).toContain('CONNMARK --save-mark');
+      const { logger, entries } = recordingLogger();
+
+      await expect(applyCapture(DEFAULT, ns.options(backend, { logger }))).resolves.toMatchObject({
+        kind: 'replaced',
+      });
+      const { ns: fresh } = await namespaceWithEarlierRules('tproxyfresh');
+      await applyCapture(DEFAULT, fresh.options(backend));
+      const eth9 = (line: string) => / -[io] eth9 -j RETURN$/.test(line);
+      const ruleLines = (saved: string) => saved.split('\n').filter((line) => line.startsWith('-A '));
+      for (const family of FAMILIES) {
+        const saved = await ns.save(backend, family);
+        expect(await ns.capture(backend, family)).toBe(SAVED_DEFAULT[family]);
+        expect(saved).not.toMatch(/CONNMARK|MARK --set|--mark/);
+        // The -c rules might be anyone's: they stay, in nat and mangle, and nothing else differs from a fresh apply.
+        expect(ruleLines(saved).filter(eth9)).toEqual([
+          '-A PREROUTING -i eth9 -j RETURN',
+          '-A OUTPUT -o eth9 -j RETURN',
+          '-A PREROUTING -i eth9 -j RETURN',
+          '-A OUTPUT -o eth9 -j RETURN',
+        ]);
+        expect(ruleLines(saved).filter((line) => !eth9(line))).toEqual(
+          ruleLines(await fresh.save(backend, family)),
+        );
+      }
+      const warnings = entries.filter(
+        (entry) => entry.level === 40 && String(entry.msg).startsWith('interface RETURN'),
+      );
+      expect(warnings.map((entry) => entry.rules)).toEqual(
+        FAMILIES.map(() => [
+          '-t mangle -A PREROUTING -i eth9 -j RETURN',
+          '-t mangle -A OUTPUT -o eth9 -j RETURN',
+          '-t nat -A PREROUTING -i eth9 -j RETURN',
+          '-t nat -A OUTPUT -o eth9 -j RETURN',
+        ]),
+      );
     });
 
     it('rules applied in one network namespace are not seen in another', async () => {
