@@ -132,7 +132,8 @@ program
   .option('--config-map <name>', "the ConfigMap holding the injector's configuration", 'mesh-injector-config')
   .option('--config <dir>', 'compare pods with this config directory instead of the ConfigMap')
   .addOption(
-    new Option('--kubeconfig <file>', 'kubeconfig (default: KUBECONFIG, ~/.kube/config)').env('KUBECONFIG'),
+    // Not bound to KUBECONFIG: the client library reads it itself, including a colon-separated list of files.
+    new Option('--kubeconfig <file>', 'kubeconfig (default: KUBECONFIG, ~/.kube/config)'),
   )
   .addOption(
     new Option('--timeout <ms>', 'for the TLS handshake with a url webhook')

@@ -31,9 +31,9 @@ export function missingRequirements(checks: Record<string, boolean>, suite: stri
     .filter(([, ok]) => !ok)
     .map(([what]) => what);
   if (missing.length > 0) {
-    const message = `${suite}: skipped, missing ${missing.join(', ')}`;
-    if (inCI()) throw new Error(`${message} (CI=true: these tests must run in CI)`);
-    console.warn(message);
+    const what = missing.join(', ');
+    if (inCI()) throw new Error(`${suite}: missing ${what} (CI=true: these tests must run in CI)`);
+    console.warn(`${suite}: skipped, missing ${what}`);
   }
   return missing;
 }
