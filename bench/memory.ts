@@ -90,6 +90,8 @@ export class MemoryProbe {
       );
       trail.push({ requests: this.requests, ...(await this.reading({ settle: round === 1 })) });
     }
+    // Section 1 may already have sent the whole amount: the growth is then read from one settled reading.
+    if (trail.length === 0) trail.push({ requests: this.requests, ...(await this.reading()) });
     return trail;
   }
 

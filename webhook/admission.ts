@@ -98,12 +98,33 @@ export type Verdict = { allowed: true; patch?: Operation[] } | { allowed: false;
 
 export function admissionResponse(review: AdmissionReview, verdict: Verdict) {
   const response: Record<string, unknown> = { uid: review.request.uid, allowed: verdict.allowed };
-  if (verdict.allowed && verdict.patch && verdict.patch.length > 0) {
+  const patch = patchOf(verdict);
+  if (patch) {
     response.patchType = 'JSONPatch';
-    response.patch = Buffer.from(JSON.stringify(verdict.patch)).toString('base64');
+    response.patch = base64Json(patch);
   }
   if (!verdict.allowed) response.status = { code: 400, reason: 'BadRequest', message: verdict.message };
   return { apiVersion: review.apiVersion, kind: 'AdmissionReview', response };
+}
+
+/**
+ * JSON.stringify(admissionResponse(review, verdict)), built without scanning the base64 patch (most of the
+ * answer: it carries the proxy's bootstrap) a second time: base64 needs no JSON escaping, so it is placed as is.
+ */
+export function admissionResponseJson(review: AdmissionReview, verdict: Verdict): string {
+  const patch = patchOf(verdict);
+  if (!patch) return JSON.stringify(admissionResponse(review, verdict));
+  const allowed = JSON.stringify(admissionResponse(review, { allowed: true }));
+  // `allowed` is the last key of the response, which is the last key of the review: the text ends with `true}}`.
+  return `${allowed.slice(0, -2)},"patchType":"JSONPatch","patch":"${base64Json(patch)}"}}`;
+}
+
+function patchOf(verdict: Verdict): Operation[] | undefined {
+  return verdict.allowed && verdict.patch && verdict.patch.length > 0 ? verdict.patch : undefined;
+}
+
+function base64Json(value: unknown): string {
+  return Buffer.from(JSON.stringify(value)).toString('base64');
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

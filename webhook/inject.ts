@@ -1,6 +1,7 @@
 /**
  * Injection proper: pod in, injected pod out. Pure: no I/O, no clock, no randomness, so injecting an injected pod
- * gives the same pod, and the patch is the difference of two plain objects.
+ * gives the same pod, and the patch is the difference of two plain objects. The injected pod shares what injection
+ * leaves unchanged with the pod given, so neither is to be mutated afterwards.
  */
 import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
 import { ANNOTATIONS, PORTS, PROXY_GID, PROXY_UID } from '../common/constants.js';
@@ -99,13 +100,15 @@ export function injectPod(original: V1Pod, namespace: string, context: Injection
     ...userVolumes.filter((v) => !injectedVolumeNames.has(v.name)),
   ];
 
-  const pod = structuredClone(original);
-  pod.spec = { ...pod.spec, containers };
+  // Copies only what changes: the rest stays shared with the original, which costs nothing to copy (a large pod
+  // is a megabyte) and lets the patch skip it by identity. Nothing mutates a pod after injection.
+  const pod: V1Pod = { ...original };
+  pod.spec = { ...original.spec, containers };
   setList(pod.spec, 'initContainers', initContainers, original.spec?.initContainers);
   setList(pod.spec, 'volumes', volumes, original.spec?.volumes);
   pod.metadata = {
-    ...pod.metadata,
-    labels: { ...pod.metadata?.labels, ...canonicalLabels(stripped) },
+    ...original.metadata,
+    labels: { ...original.metadata?.labels, ...canonicalLabels(stripped) },
     annotations: injectedAnnotations(annotations, {
       apps,
       settings,

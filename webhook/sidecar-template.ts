@@ -6,10 +6,26 @@
 import type { V1Container, V1Lifecycle, V1Volume } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { CONTAINER_NAMES } from '../common/constants.js';
-import { renderTemplate, TemplateError } from './template.js';
+import { compileTemplate, TemplateError, type CompiledTemplate } from './template.js';
 
-/** The template as written: placeholders not yet substituted. */
+/**
+ * The template as written: placeholders not yet substituted. It stays plain data (its hash is the sidecar's
+ * version, see status.ts templateVersion), and is compiled on first use (the trial
+ * injection at load time).
+ */
 export type SidecarTemplate = Readonly<Record<TemplateKey, unknown>>;
+
+/** Templates are never changed once parsed, so each compiles once, however many pods it renders. */
+const compiled = new WeakMap<SidecarTemplate, CompiledTemplate>();
+
+function compiledTemplate(template: SidecarTemplate): CompiledTemplate {
+  let render = compiled.get(template);
+  if (!render) {
+    render = compileTemplate(template);
+    compiled.set(template, render);
+  }
+  return render;
+}
 
 const TEMPLATE_KEYS = ['initContainers', 'containers', 'volumes', 'holdApplicationLifecycle'] as const;
 type TemplateKey = (typeof TEMPLATE_KEYS)[number];
@@ -43,7 +59,7 @@ export function renderSidecar(
   template: SidecarTemplate,
   data: Readonly<Record<string, unknown>>,
 ): RenderedSidecar {
-  const rendered = renderTemplate(template, data) as Partial<Record<TemplateKey, unknown>>;
+  const rendered = compiledTemplate(template)(data) as Partial<Record<TemplateKey, unknown>>;
   const initContainers = containerList(rendered.initContainers, 'initContainers');
   const containers = containerList(rendered.containers, 'containers');
   const proxy = containers.find((container) => container.name === CONTAINER_NAMES.proxy);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { renderTemplate, TemplateError } from './template.js';
+import { compileTemplate, renderTemplate, TemplateError } from './template.js';
 
 const data = {
   proxy: {
@@ -64,5 +64,28 @@ describe('template rendering by structural substitution', () => {
   ])('rejects %j with a message saying where', (template, message) => {
     expect(() => renderTemplate(template, data)).toThrow(TemplateError);
     expect(() => renderTemplate(template, data)).toThrow(message);
+  });
+});
+
+describe('a compiled template', () => {
+  it('renders afresh each time: two renderings share no object with each other or the template', () => {
+    const template = {
+      securityContext: { drop: ['ALL'] },
+      args: ['{{ ...proxy.args }}'],
+      r: '{{ proxy.resources }}',
+    };
+    const render = compileTemplate(template);
+    const first = render(data) as typeof template;
+    const second = render(data) as typeof template;
+    expect(second).toEqual(first);
+    expect(second.securityContext).not.toBe(first.securityContext);
+    expect(second.securityContext.drop).not.toBe(template.securityContext.drop);
+    expect(second.r).not.toBe(first.r);
+    expect(second.args).not.toBe(first.args);
+  });
+
+  it('reports a malformed placeholder when rendering, after an earlier unknown placeholder', () => {
+    const render = compileTemplate({ a: '{{ proxy.missing }}', b: 'x {{ proxy.image }' });
+    expect(() => render(data)).toThrow('a: unknown placeholder proxy.missing');
   });
 });

@@ -5,9 +5,18 @@
  *   key: "{{ path }}"        the value at path, of any type; null or absent removes the key (or list item)
  *   - "{{ ...path }}"        in a list: the list at path, spliced in place
  *   key: "text {{ path }}"   a string, number or boolean at path, interpolated into the text
+ *
+ * A template is compiled once (placeholders found and paths split) and then rendered per pod without parsing.
+ * Errors that depend only on the template are still raised at render time, in document order, exactly as when a
+ * data-dependent error (an unknown placeholder) comes first.
  */
 
 export class TemplateError extends Error {}
+
+type Data = Readonly<Record<string, unknown>>;
+
+/** Renders a compiled template; null when the whole template is a placeholder with no value. */
+export type CompiledTemplate = (data: Data) => unknown;
 
 const WHOLE = /^\{\{\s*([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}$/;
 const SPREAD = /^\{\{\s*\.\.\.([A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)\s*\}\}$/;
@@ -16,63 +25,121 @@ const ANY_BRACES = /\{\{|\}\}/;
 
 const OMIT = Symbol('omit');
 
-export function renderTemplate(template: unknown, data: Readonly<Record<string, unknown>>): unknown {
-  const rendered = render(template, data, '');
-  return rendered === OMIT ? null : rendered;
+type Render = (data: Data) => unknown;
+/** Renders one list item into `items`: none (omitted), one, or a spliced list. */
+type RenderItem = (data: Data, items: unknown[]) => void;
+
+export function compileTemplate(template: unknown): CompiledTemplate {
+  const render = compile(template, '');
+  return (data) => {
+    const rendered = render(data);
+    return rendered === OMIT ? null : rendered;
+  };
 }
 
-function render(node: unknown, data: Readonly<Record<string, unknown>>, where: string): unknown {
-  if (typeof node === 'string') return renderString(node, data, where);
+/** Compiles and renders in one go; for a template rendered once. */
+export function renderTemplate(template: unknown, data: Data): unknown {
+  return compileTemplate(template)(data);
+}
+
+function compile(node: unknown, where: string): Render {
+  if (typeof node === 'string') return compileString(node, where);
   if (Array.isArray(node)) {
-    const items: unknown[] = [];
-    node.forEach((item, index) => {
-      const spread = typeof item === 'string' ? SPREAD.exec(item) : null;
-      if (spread) {
-        const value = lookup(data, spread[1] as string, `${where}[${index}]`);
-        if (value === null || value === undefined) return;
-        if (!Array.isArray(value)) throw new TemplateError(`${where}[${index}]: ${spread[1]} is not a list`);
-        items.push(...structuredClone(value));
-        return;
-      }
-      const value = render(item, data, `${where}[${index}]`);
-      if (value !== OMIT) items.push(value);
-    });
-    return items;
+    const renderItems = node.map((item, index) => compileItem(item, `${where}[${index}]`));
+    return (data) => {
+      const items: unknown[] = [];
+      for (const renderItem of renderItems) renderItem(data, items);
+      return items;
+    };
   }
   if (typeof node === 'object' && node !== null) {
-    const object: Record<string, unknown> = {};
-    for (const [key, value] of Object.entries(node)) {
-      const rendered = render(value, data, where === '' ? key : `${where}.${key}`);
-      if (rendered !== OMIT) object[key] = rendered;
-    }
-    return object;
+    const fields = Object.entries(node).map(
+      ([key, value]) => [key, compile(value, where === '' ? key : `${where}.${key}`)] as const,
+    );
+    return (data) => {
+      const object: Record<string, unknown> = {};
+      for (const [key, render] of fields) {
+        const rendered = render(data);
+        if (rendered !== OMIT) object[key] = rendered;
+      }
+      return object;
+    };
   }
-  return node;
+  return () => node;
 }
 
-function renderString(text: string, data: Readonly<Record<string, unknown>>, where: string): unknown {
+function compileItem(item: unknown, where: string): RenderItem {
+  const spread = typeof item === 'string' ? SPREAD.exec(item) : null;
+  if (spread) {
+    const path = spread[1] as string;
+    const keys = path.split('.');
+    return (data, items) => {
+      const value = lookup(data, keys, path, where);
+      if (value === null || value === undefined) return;
+      if (!Array.isArray(value)) throw new TemplateError(`${where}: ${path} is not a list`);
+      items.push(...(copyOf(value) as unknown[]));
+    };
+  }
+  const render = compile(item, where);
+  return (data, items) => {
+    const value = render(data);
+    if (value !== OMIT) items.push(value);
+  };
+}
+
+function compileString(text: string, where: string): Render {
   const whole = WHOLE.exec(text);
   if (whole) {
-    const value = lookup(data, whole[1] as string, where);
-    return value === null || value === undefined ? OMIT : structuredClone(value);
+    const path = whole[1] as string;
+    const keys = path.split('.');
+    return (data) => {
+      const value = lookup(data, keys, path, where);
+      return value === null || value === undefined ? OMIT : copyOf(value);
+    };
   }
   if (ANY_BRACES.test(text.replace(EMBEDDED, ''))) {
-    throw new TemplateError(`${where}: malformed placeholder in ${JSON.stringify(text)}`);
+    const error = `${where}: malformed placeholder in ${JSON.stringify(text)}`;
+    return () => {
+      throw new TemplateError(error);
+    };
   }
-  return text.replace(EMBEDDED, (_match, path: string) => {
-    const value = lookup(data, path, where);
-    if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
-      throw new TemplateError(
-        `${where}: ${path} cannot be interpolated into text (it is ${describe(value)})`,
-      );
-    }
-    return String(value);
-  });
+  // split() with a capturing group alternates text and placeholder paths: [text, path, text, ..., text].
+  const parts = text.split(EMBEDDED);
+  if (parts.length === 1) return () => text;
+  const placeholders = parts
+    .filter((_part, index) => index % 2 === 1)
+    .map((path) => ({ path, keys: path.split('.') }));
+  const texts = parts.filter((_part, index) => index % 2 === 0);
+  return (data) => {
+    let result = texts[0] as string;
+    placeholders.forEach(({ path, keys }, index) => {
+      const value = lookup(data, keys, path, where);
+      if (typeof value !== 'string' && typeof value !== 'number' && typeof value !== 'boolean') {
+        throw new TemplateError(
+          `${where}: ${path} cannot be interpolated into text (it is ${describe(value)})`,
+        );
+      }
+      result += String(value) + (texts[index + 1] as string);
+    });
+    return result;
+  };
 }
 
-function lookup(data: Readonly<Record<string, unknown>>, path: string, where: string): unknown {
+/**
+ * A deep copy, so the result shares nothing with the data; strings and numbers are immutable. Plain objects and
+ * lists (all that values and annotations give) are copied directly: structuredClone costs a serialisation each.
+ */
+function copyOf(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) return value.map(copyOf);
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  if (prototype !== Object.prototype && prototype !== null) return structuredClone(value);
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, copyOf(item)]));
+}
+
+function lookup(data: Data, keys: readonly string[], path: string, where: string): unknown {
   let value: unknown = data;
-  for (const key of path.split('.')) {
+  for (const key of keys) {
     if (typeof value !== 'object' || value === null || !Object.hasOwn(value, key)) {
       throw new TemplateError(`${where}: unknown placeholder ${path}`);
     }
