@@ -5,12 +5,15 @@
  */
 import type { Logger } from 'pino';
 import {
-  detectIptablesBinary,
   describeCommand,
-  IptablesBinaryError,
+  oneXtablesLockHolderAtATime,
   runCommand,
   type CommandResult,
   type CommandRunner,
+} from './command.js';
+import {
+  detectIptablesBinary,
+  IptablesBinaryError,
   type IpFamily,
   type IptablesBinary,
 } from './iptables-binary.js';
@@ -29,6 +32,7 @@ import {
   tableAtLine,
   unconfiguredInterfaceReturns,
   type IptablesState,
+  type Rule,
   type TableRule,
 } from './iptables-state.js';
 
@@ -48,7 +52,7 @@ export interface CaptureOptions {
   /** Apply even when the configured rules are already in place (Istio's --force-apply). */
   forceApply: boolean;
   logger: Logger;
-  /** How commands are run: the real runner (execa) unless given. */
+  /** How commands are run: the real runner unless given. */
   run?: CommandRunner;
   /**
    * The last step of the same transaction, run once the rules are in place (mesh-iptables: the pod's routes). When
@@ -88,7 +92,7 @@ export async function applyCapture(
   desired: DesiredCapture,
   options: CaptureOptions,
 ): Promise<CaptureOutcome> {
-  const run = options.run ?? runCommand;
+  const run = oneXtablesLockHolderAtATime(options.run ?? runCommand);
   const log = options.logger;
   const families: Family[] = [];
   try {
@@ -150,17 +154,18 @@ async function applyPrepared(
  * outcome. Failing to read them is logged too, and changes nothing about the outcome.
  */
 async function logFinalState(families: readonly Family[], run: CommandRunner, log: Logger): Promise<void> {
-  for (const family of families) {
-    try {
-      const final = await run(family.binary.save, []);
+  const finals = await Promise.allSettled(families.map((family) => run(family.binary.save, [])));
+  families.forEach((family, index) => {
+    const final = finals[index];
+    if (final?.status === 'fulfilled') {
       log.info(
-        { family: family.family, rules: final.stdout.trimEnd(), exitCode: final.exitCode },
+        { family: family.family, rules: final.value.stdout.trimEnd(), exitCode: final.value.exitCode },
         'iptables state at exit',
       );
-    } catch (error) {
-      log.error({ family: family.family, err: error }, 'could not read the iptables state at exit');
+    } else {
+      log.error({ family: family.family, err: final?.reason }, 'could not read the iptables state at exit');
     }
-  }
+  });
 }
 
 /**
@@ -169,7 +174,7 @@ async function logFinalState(families: readonly Family[], run: CommandRunner, lo
  * present. One transaction per table; nothing else is touched.
  */
 export async function cleanupCapture(desired: DesiredCapture, options: CaptureOptions): Promise<void> {
-  const run = options.run ?? runCommand;
+  const run = oneXtablesLockHolderAtATime(options.run ?? runCommand);
   const log = options.logger;
   const families: Family[] = [];
   try {
@@ -184,7 +189,7 @@ export async function cleanupCapture(desired: DesiredCapture, options: CaptureOp
       }
       const result = await restore(family, text, run, log);
       if (result.exitCode !== 0) {
-        const now = await readState(family, run);
+        const now = await readState(family.binary, run);
         const earlier =
           cleaned.length === 0
             ? ''
@@ -212,9 +217,9 @@ function configuredFamilies(desired: DesiredCapture): [IpFamily, string][] {
 }
 
 /**
- * Reads the configured texts, detects every family's binaries and reads its rules before anything is changed.
- * Each family goes into `families` once its binaries are known, so the caller can log the state of those even
- * when a later family fails.
+ * Reads the configured texts, detects every family's binaries and reads its rules before anything is changed,
+ * the families at the same time. Each family goes into `families` once its binaries are known and its rules read,
+ * in order, so the caller can log the state of those even when a later family fails.
  */
 async function prepareFamilies(
   desired: DesiredCapture,
@@ -229,10 +234,18 @@ async function prepareFamilies(
       throw new CaptureError(`${(error as Error).message}\nNothing was changed.`);
     }
   });
-  for (const { family, text, state } of parsed) {
+  const prepared = parsed.map((configured) => {
+    const detection = detectIptablesBinary(configured.family, options.forceBinary, run);
+    const before = detection.then(({ binary, saved }) =>
+      saved === undefined ? readState(binary, run) : parseIptablesState(saved, `${binary.save} output`),
+    );
+    return { ...configured, detection, before };
+  });
+  await Promise.allSettled(prepared.flatMap(({ detection, before }) => [detection, before]));
+  for (const { family, text, state, detection, before } of prepared) {
     let binary: IptablesBinary;
     try {
-      binary = await detectIptablesBinary(family, options.forceBinary, run);
+      ({ binary } = await detection);
     } catch (error) {
       if (error instanceof IptablesBinaryError)
         throw new CaptureError(`${error.message}\nNothing was changed.`);
@@ -242,24 +255,18 @@ async function prepareFamilies(
       { family, binary: binary.command, backend: binary.backend, version: binary.version },
       'iptables binary selected',
     );
-    const entry = { family, binary, desired: state, desiredText: text, before: state };
-    entry.before = await readState(entry, run);
-    families.push(entry);
+    families.push({ family, binary, desired: state, desiredText: text, before: await before });
   }
 }
 
-async function save(family: Family, run: CommandRunner): Promise<string> {
-  const result = await run(family.binary.save, []);
+async function readState(binary: IptablesBinary, run: CommandRunner): Promise<IptablesState> {
+  const result = await run(binary.save, []);
   if (result.exitCode !== 0) {
     throw new CaptureError(
-      `${family.family}: ${family.binary.save} failed (exit ${result.exitCode}): ${result.stderr.trim()}`,
+      `${binary.family}: ${binary.save} failed (exit ${result.exitCode}): ${result.stderr.trim()}`,
     );
   }
-  return result.stdout;
-}
-
-async function readState(family: Family, run: CommandRunner): Promise<IptablesState> {
-  return parseIptablesState(await save(family, run), `${family.binary.save} output`);
+  return parseIptablesState(result.stdout, `${binary.save} output`);
 }
 
 /**
@@ -321,18 +328,27 @@ async function verify(family: Family, run: CommandRunner): Promise<string[]> {
     .map((rule) => `${rule.table}: rule "${ruleLine(rule)}" is missing`);
 }
 
-/** The rules the kernel holds, by `<x>tables -t TABLE -C CHAIN spec` (position ignored, as `-C` does). */
+/**
+ * Which of `rules` the kernel holds, position ignored: those the rules before this run list with the same text
+ * are there; the kernel is asked about the others with `<x>tables -t TABLE -C CHAIN spec`, since iptables-save
+ * prints many rules differently from how they were written (`-m tcp` added, options reordered).
+ */
 async function presentRules(
   family: Family,
   rules: readonly TableRule[],
   run: CommandRunner,
 ): Promise<TableRule[]> {
-  const present: TableRule[] = [];
-  for (const rule of rules) {
+  const key = (table: string, rule: Rule) => `${table} ${rule.chain} ${rule.spec}`;
+  const saved = new Set(
+    family.before.tables.flatMap((table) => table.rules.map((rule) => key(table.name, rule))),
+  );
+  const checks = rules.map(async (rule) => {
+    if (saved.has(key(rule.table, rule))) return true;
     const args = ['-t', rule.table, '-C', rule.chain, ...specArguments(rule.spec), ...family.binary.lockArgs];
-    if ((await run(family.binary.command, args)).exitCode === 0) present.push(rule);
-  }
-  return present;
+    return (await run(family.binary.command, args)).exitCode === 0;
+  });
+  const held = await Promise.all(checks);
+  return rules.filter((_, index) => held[index]);
 }
 
 async function restore(
@@ -370,14 +386,14 @@ async function rollBack(touched: readonly Family[], run: CommandRunner, log: Log
   const failures: string[] = [];
   for (const family of touched) {
     try {
-      const text = renderRollback(await readState(family, run), family.before);
+      const text = renderRollback(await readState(family.binary, run), family.before);
       if (text !== '') {
         const result = await restore(family, text, run, log);
         if (result.exitCode !== 0) failures.push(describeRestoreFailure(family, text, result));
       }
-      const left = renderRollback(await readState(family, run), family.before);
+      const left = renderRollback(await readState(family.binary, run), family.before);
       if (left !== '') {
-        const now = await readState(family, run);
+        const now = await readState(family.binary, run);
         failures.push(
           `${family.family} is not as before; its capture rules now:\n${describeCapture(now)}\n` +
             `and the restore input that would still be needed to undo the run:\n${left.trimEnd()}`,

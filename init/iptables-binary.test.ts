@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { CommandRunner } from './command.js';
 import {
   compareVersions,
   detectIptablesBinary,
@@ -6,8 +7,6 @@ import {
   IptablesBinaryError,
   lockArgsFor,
   parseSaveVersion,
-  runCommand,
-  type CommandRunner,
 } from './iptables-binary.js';
 
 /** How one installed binary set behaves in the simulated machine. */
@@ -18,6 +17,8 @@ interface Installed {
   rules?: string;
   /** The kernel refuses the probe rule (no kernel support for this backend). */
   noKernelSupport?: boolean;
+  /** Deleting the probe rule fails. */
+  deleteFails?: boolean;
 }
 
 /**
@@ -48,6 +49,13 @@ function machine(installed: Record<string, Installed>): { run: CommandRunner; co
         stderr: `${file}: Table does not exist (do you need to insmod?)`,
       });
     }
+    if (set.deleteFails && args.includes('-D')) {
+      return Promise.resolve({
+        exitCode: 1,
+        stdout: '',
+        stderr: `${file}: Bad rule (does a matching rule exist?)`,
+      });
+    }
     return Promise.resolve({ exitCode: 0, stdout: '', stderr: '' });
   };
   return { run, commands };
@@ -61,8 +69,11 @@ const EMPTY_TABLE = '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPU
 
 describe('detectIptablesBinary', () => {
   it('prefers legacy when its tables already hold rules in this namespace', async () => {
-    const { run } = machine({ 'iptables-legacy': { ...LEGACY, rules: RULES }, 'iptables-nft': NFT });
-    expect(await detectIptablesBinary('ipv4', undefined, run)).toEqual({
+    const { run, commands } = machine({
+      'iptables-legacy': { ...LEGACY, rules: RULES },
+      'iptables-nft': NFT,
+    });
+    expect((await detectIptablesBinary('ipv4', undefined, run)).binary).toEqual({
       family: 'ipv4',
       command: 'iptables-legacy',
       save: 'iptables-legacy-save',
@@ -71,6 +82,14 @@ describe('detectIptablesBinary', () => {
       version: '1.8.9',
       lockArgs: ['--wait=30'],
     });
+    // Istio's probe: save, version, a rule that matches nothing added and deleted again, with --wait=30 on
+    // legacy's write commands only. Nft is not probed: once legacy is chosen, its answer cannot change the choice.
+    expect(commands).toEqual([
+      'iptables-legacy-save',
+      'iptables-legacy-save --version',
+      'iptables-legacy -t nat -A INPUT -p 255 -j RETURN --wait=30',
+      'iptables-legacy -t nat -D INPUT -p 255 -j RETURN --wait=30',
+    ]);
   });
 
   it('takes nft when legacy holds no rules, even if a probe left an empty legacy table behind', async () => {
@@ -78,19 +97,15 @@ describe('detectIptablesBinary', () => {
       'ip6tables-legacy': { ...LEGACY, rules: EMPTY_TABLE },
       'ip6tables-nft': { ...NFT, rules: RULES },
     });
-    expect(await detectIptablesBinary('ipv6', undefined, run)).toMatchObject({
+    expect((await detectIptablesBinary('ipv6', undefined, run)).binary).toMatchObject({
       command: 'ip6tables-nft',
       restore: 'ip6tables-nft-restore',
       backend: 'nft',
       lockArgs: [],
     });
-    // Istio's probe: save, version, a rule that matches nothing added and deleted again; --wait=30 only on
-    // legacy's write commands, never on -save and never on nft.
+    // Legacy without rules cannot be chosen, so the rest of its probe is not run; nft's probe takes no lock.
     expect(commands).toEqual([
       'ip6tables-legacy-save',
-      'ip6tables-legacy-save --version',
-      'ip6tables-legacy -t nat -A INPUT -p 255 -j RETURN --wait=30',
-      'ip6tables-legacy -t nat -D INPUT -p 255 -j RETURN --wait=30',
       'ip6tables-nft-save',
       'ip6tables-nft-save --version',
       'ip6tables-nft -t nat -A INPUT -p 255 -j RETURN',
@@ -100,7 +115,7 @@ describe('detectIptablesBinary', () => {
 
   it('falls back to plain iptables, reading its backend from its version', async () => {
     const { run } = machine({ 'iptables-nft': { ...NFT, noKernelSupport: true }, iptables: NFT });
-    expect(await detectIptablesBinary('ipv4', undefined, run)).toMatchObject({
+    expect((await detectIptablesBinary('ipv4', undefined, run)).binary).toMatchObject({
       command: 'iptables',
       save: 'iptables-save',
       backend: 'nft',
@@ -113,7 +128,9 @@ describe('detectIptablesBinary', () => {
       'iptables-legacy': { ...LEGACY, rules: RULES },
       'iptables-nft': NFT,
     });
-    expect(await detectIptablesBinary('ipv4', 'nft', run)).toMatchObject({ command: 'iptables-nft' });
+    expect((await detectIptablesBinary('ipv4', 'nft', run)).binary).toMatchObject({
+      command: 'iptables-nft',
+    });
     expect(commands.every((command) => command.startsWith('iptables-nft'))).toBe(true);
   });
 
@@ -136,14 +153,38 @@ describe('detectIptablesBinary', () => {
     );
   });
 
+  it('says why legacy was passed over when it holds no rules and nothing else is usable', async () => {
+    const { run } = machine({ 'iptables-legacy': LEGACY });
+    await expect(detectIptablesBinary('ipv4', undefined, run)).rejects.toThrow(
+      /^no usable iptables binary for ipv4:\n {2}iptables-legacy: holds no rules in this network namespace\n/,
+    );
+  });
+
   it('treats a save binary without --version as legacy 0.0.0, which takes no lock', async () => {
     const { run, commands } = machine({ 'iptables-legacy': { rules: RULES } });
-    expect(await detectIptablesBinary('ipv4', 'legacy', run)).toMatchObject({
+    expect((await detectIptablesBinary('ipv4', 'legacy', run)).binary).toMatchObject({
       backend: 'legacy',
       version: '0.0.0',
       lockArgs: [],
     });
     expect(commands).toContain('iptables-legacy -t nat -A INPUT -p 255 -j RETURN');
+  });
+});
+
+describe('the rules read by the probe', () => {
+  it('come with the detection, as the chosen binary saved them before the test rule', async () => {
+    const { run } = machine({ 'iptables-legacy': { ...LEGACY, rules: RULES }, 'iptables-nft': NFT });
+    expect(await detectIptablesBinary('ipv4', undefined, run)).toMatchObject({
+      binary: { command: 'iptables-legacy' },
+      saved: RULES,
+    });
+  });
+
+  it('are left out when the test rule could not be deleted, since the rules then differ', async () => {
+    const { run } = machine({ 'iptables-nft': { ...NFT, rules: RULES, deleteFails: true } });
+    const detection = await detectIptablesBinary('ipv4', 'nft', run);
+    expect(detection.binary.command).toBe('iptables-nft');
+    expect(detection).not.toHaveProperty('saved');
   });
 });
 
@@ -173,24 +214,5 @@ describe('versions and locks', () => {
     expect(hasExistingRules('')).toBe(false);
     expect(hasExistingRules(EMPTY_TABLE)).toBe(false);
     expect(hasExistingRules(RULES)).toBe(true);
-  });
-});
-
-describe('runCommand', () => {
-  it('runs a program with an argument array and its input on stdin, without a shell', async () => {
-    const script = 'process.stdout.write(process.argv[1] + ":"); process.stdin.pipe(process.stdout)';
-    const result = await runCommand('node', ['-e', script, '$(echo not a shell) *'], { input: 'rules\n' });
-    expect(result).toEqual({ exitCode: 0, stdout: '$(echo not a shell) *:rules\n', stderr: '' });
-  });
-
-  it('reports a failing or missing program as a result, not an exception', async () => {
-    expect(await runCommand('node', ['-e', 'console.error("no"); process.exit(3)'])).toEqual({
-      exitCode: 3,
-      stdout: '',
-      stderr: 'no\n',
-    });
-    const missing = await runCommand('mi-apply-no-such-program', []);
-    expect(missing.exitCode).toBe(127);
-    expect(missing.stderr).toContain('mi-apply-no-such-program');
   });
 });

@@ -1,41 +1,10 @@
 /**
- * Which iptables binaries to run, chosen as Istio's `DetectIptablesVersion` does, separately per IP family, and
- * how commands are run (through execa, with argument arrays; never a shell).
+ * Which iptables binaries to run, chosen as Istio's `DetectIptablesVersion` does, separately per IP family.
  */
-import { execa } from 'execa';
+import { describeCommand, type CommandResult, type CommandRunner } from './command.js';
 
 export type IpFamily = 'ipv4' | 'ipv6';
 export type IptablesBackend = 'legacy' | 'nft';
-
-export interface CommandResult {
-  exitCode: number;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a program to completion; a non-zero exit is a result, not an exception. */
-export type CommandRunner = (
-  file: string,
-  args: readonly string[],
-  options?: { input?: string },
-) => Promise<CommandResult>;
-
-/** The real runner. A program that cannot be started gives exit code 127 and the reason on stderr. */
-export const runCommand: CommandRunner = async (file, args, options = {}) => {
-  const result = await execa(file, args, {
-    reject: false,
-    stripFinalNewline: false,
-    ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
-  });
-  if (result.exitCode === undefined) {
-    return { exitCode: 127, stdout: '', stderr: result.shortMessage ?? `${file} could not be started` };
-  }
-  return { exitCode: result.exitCode, stdout: String(result.stdout), stderr: String(result.stderr) };
-};
-
-export function describeCommand(file: string, args: readonly string[]): string {
-  return [file, ...args].map((word) => (/^[\w@%+=:,./-]+$/.test(word) ? word : `'${word}'`)).join(' ');
-}
 
 /** One family's binaries, as detected. */
 export interface IptablesBinary {
@@ -82,20 +51,36 @@ export function hasExistingRules(saveOutput: string): boolean {
   return /^-A /m.test(saveOutput);
 }
 
-type Probe =
-  { usable: true; binary: IptablesBinary; existingRules: boolean } | { usable: false; reason: string };
+/** The chosen binaries, and the rules `<command>-save` printed when the probe left them as they were. */
+export interface Detection {
+  binary: IptablesBinary;
+  /**
+   * The save output read before the test rule, when the rule was deleted again: the rules as they are now, but for
+   * an empty nat table the probe may have created, which no decision depends on. Absent when the delete failed.
+   */
+  saved?: string;
+}
+
+type Probe = { usable: true; detection: Detection } | { usable: false; reason: string };
+
+function saveFailure(save: string, dump: CommandResult): string {
+  return `${save} failed (exit ${dump.exitCode}): ${dump.stderr.trim()}`;
+}
 
 /**
  * Istio's `shouldUseBinaryForCurrentContext`: `<command>-save` must run, its `--version` gives backend and version,
- * and a rule that matches nothing (protocol 255) must be accepted in nat INPUT; it is deleted again at once.
+ * and a rule that matches nothing (protocol 255) must be accepted in nat INPUT; it is deleted again at once. The
+ * two reads run at the same time; `saved` is the `<command>-save` output when the caller has read it already.
  */
-export async function probeBinary(family: IpFamily, command: string, run: CommandRunner): Promise<Probe> {
+export async function probeBinary(
+  family: IpFamily,
+  command: string,
+  run: CommandRunner,
+  saved?: CommandResult,
+): Promise<Probe> {
   const save = `${command}-save`;
-  const dump = await run(save, []);
-  if (dump.exitCode !== 0) {
-    return { usable: false, reason: `${save} failed (exit ${dump.exitCode}): ${dump.stderr.trim()}` };
-  }
-  const versionRun = await run(save, ['--version']);
+  const [dump, versionRun] = await Promise.all([saved ?? run(save, []), run(save, ['--version'])]);
+  if (dump.exitCode !== 0) return { usable: false, reason: saveFailure(save, dump) };
   const detected = (versionRun.exitCode === 0 && parseSaveVersion(versionRun.stdout + versionRun.stderr)) || {
     backend: 'legacy' as const,
     version: '0.0.0',
@@ -109,12 +94,9 @@ export async function probeBinary(family: IpFamily, command: string, run: Comman
       reason: `${describeCommand(command, testRule)} failed (exit ${added.exitCode}): ${added.stderr.trim()}`,
     };
   }
-  await run(command, [...testRule.map((word) => (word === '-A' ? '-D' : word)), ...lockArgs]);
-  return {
-    usable: true,
-    existingRules: hasExistingRules(dump.stdout + dump.stderr),
-    binary: { family, command, save, restore: `${command}-restore`, ...detected, lockArgs },
-  };
+  const deleted = await run(command, [...testRule.map((word) => (word === '-A' ? '-D' : word)), ...lockArgs]);
+  const binary = { family, command, save, restore: `${command}-restore`, ...detected, lockArgs };
+  return { usable: true, detection: deleted.exitCode === 0 ? { binary, saved: dump.stdout } : { binary } };
 }
 
 export class IptablesBinaryError extends Error {}
@@ -122,28 +104,37 @@ export class IptablesBinaryError extends Error {}
 /**
  * Chooses the binaries for one family as Istio does: with `force` only `<x>tables-<force>`; otherwise
  * `<x>tables-legacy` if it is usable and already holds rules in this namespace, else `<x>tables-nft` if usable,
- * else plain `<x>tables`. Throws IptablesBinaryError naming every candidate tried and why it failed.
+ * else plain `<x>tables`. Legacy's save output comes first: when it holds no rules, legacy cannot be chosen
+ * whatever the rest of its probe says, so the rest is not run. Throws IptablesBinaryError naming every candidate
+ * tried and why it failed.
  */
 export async function detectIptablesBinary(
   family: IpFamily,
   force: IptablesBackend | undefined,
   run: CommandRunner,
-): Promise<IptablesBinary> {
+): Promise<Detection> {
   const base = family === 'ipv4' ? 'iptables' : 'ip6tables';
   const failures: string[] = [];
-  const attempt = async (command: string, accept: (probe: { existingRules: boolean }) => boolean) => {
-    const probe = await probeBinary(family, command, run);
-    if (!probe.usable) failures.push(`${command}: ${probe.reason}`);
-    else if (accept(probe)) return probe.binary;
-    else failures.push(`${command}: usable, but holds no rules in this network namespace`);
+  const usable = async (command: string, saved?: CommandResult): Promise<Detection | undefined> => {
+    const probe = await probeBinary(family, command, run, saved);
+    if (probe.usable) return probe.detection;
+    failures.push(`${command}: ${probe.reason}`);
+    return undefined;
+  };
+  const legacyHoldingRules = async (legacy: string): Promise<Detection | undefined> => {
+    const dump = await run(`${legacy}-save`, []);
+    if (dump.exitCode === 0 && hasExistingRules(dump.stdout + dump.stderr)) return usable(legacy, dump);
+    const why =
+      dump.exitCode === 0 ? 'holds no rules in this network namespace' : saveFailure(`${legacy}-save`, dump);
+    failures.push(`${legacy}: ${why}`);
     return undefined;
   };
   const chosen =
     force !== undefined
-      ? await attempt(`${base}-${force}`, () => true)
-      : ((await attempt(`${base}-legacy`, (probe) => probe.existingRules)) ??
-        (await attempt(`${base}-nft`, () => true)) ??
-        (await attempt(base, () => true)));
+      ? await usable(`${base}-${force}`)
+      : ((await legacyHoldingRules(`${base}-legacy`)) ??
+        (await usable(`${base}-nft`)) ??
+        (await usable(base)));
   if (chosen !== undefined) return chosen;
   const how = force === undefined ? '' : ` (FORCE_IPTABLES_BINARY=${force})`;
   throw new IptablesBinaryError(

@@ -13,7 +13,6 @@ import type { CaptureConfig, RunSettings } from './config.js';
 import type { Host } from './environment.js';
 import { describeProblem, parseSettings, usage, type Environment, type Problem } from './flags.js';
 import { resolveConfig } from './resolve-config.js';
-import { configureRoutes } from './routes.js';
 import { buildRestoreTexts, type RestoreTexts } from './rules.js';
 
 export interface ProgramIo {
@@ -76,7 +75,7 @@ async function applyOrCleanup(
   io: ProgramIo,
 ): Promise<number> {
   // Loaded only here, so a dry run needs none of the apply step's code.
-  const apply = await import('./apply.js');
+  const [apply, { configureRoutes }] = await Promise.all([import('./apply.js'), import('./routes.js')]);
   const options: CaptureOptions = { reconcile: run.reconcile, forceApply: run.forceApply, logger: log };
   if (run.forceIptablesBinary !== undefined) options.forceBinary = run.forceIptablesBinary;
   const desired: DesiredCapture =

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { CommandRunner } from './iptables-binary.js';
+import type { CommandRunner } from './command.js';
 import { configureRoutes, hasFwmarkRule, RouteError, routeCommands } from './routes.js';
 import { configFor } from './test-support.js';
 

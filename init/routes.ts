@@ -6,7 +6,7 @@
  */
 import { INBOUND_PASSTHROUGH_SOURCE_IPV6 } from '../common/constants.js';
 import { capturesInbound, type CaptureConfig } from './config.js';
-import { runCommand, type CommandRunner } from './iptables-binary.js';
+import { runCommand, type CommandRunner } from './command.js';
 
 /** The `ip` commands for a configuration, in order; none when IPv6 is off and the mode is not TPROXY. */
 export function routeCommands(config: CaptureConfig): string[][] {

@@ -17,13 +17,8 @@ import {
   type CaptureOptions,
   type DesiredCapture,
 } from '../init/apply.js';
-import {
-  detectIptablesBinary,
-  runCommand,
-  type CommandRunner,
-  type IpFamily,
-  type IptablesBackend,
-} from '../init/iptables-binary.js';
+import { runCommand, type CommandRunner } from '../init/command.js';
+import { detectIptablesBinary, type IpFamily, type IptablesBackend } from '../init/iptables-binary.js';
 import { describeCapture, parseIptablesState } from '../init/iptables-state.js';
 import { buildRestoreTexts } from '../init/rules.js';
 import { configFor } from '../init/test-support.js';
@@ -365,10 +360,24 @@ describe.skipIf(missing.length > 0)('applying capture rules in network namespace
       await applyCapture(DEFAULT, ns.options(backend));
       const applied = await ns.saveBoth(backend);
       const restoresBefore = ns.restores().length;
+      const commandsBefore = ns.commands.length;
 
       await expect(applyCapture(DEFAULT, ns.options(backend))).resolves.toEqual({ kind: 'unchanged' });
       expect(ns.restores()).toHaveLength(restoresBefore);
       expect(await ns.saveBoth(backend)).toEqual(applied);
+
+      // The kernel is asked with -C only about the rules iptables-save prints differently from how they are written.
+      const lock = backend === 'legacy' ? ' --wait=30' : '';
+      const printedDifferently = FAMILIES.flatMap((family) => {
+        const saved = SAVED_DEFAULT[family].split('\n');
+        return DEFAULT[family]
+          .split('\n')
+          .filter((line) => line.startsWith('-A ') && !saved.includes(line))
+          .map((line) => `${binary(family, backend)} -t nat -C ${line.slice('-A '.length)}${lock}`);
+      });
+      const checks = ns.commands.slice(commandsBefore).filter((command) => command.includes(' -C '));
+      expect(printedDifferently.length).toBeGreaterThan(0);
+      expect(checks.sort()).toEqual(printedDifferently.sort());
     });
 
     it('different rules are replaced in one restore per family, leaving only the new rules', async () => {
@@ -629,7 +638,7 @@ describe.skipIf(missing.length > 0)('applying capture rules in network namespace
     it('picks nft in a fresh namespace, and still nft on the next run after applying there', async () => {
       const ns = await Namespace.create('detect');
       for (const family of FAMILIES) {
-        expect((await detectIptablesBinary(family, undefined, ns.runner())).command).toBe(
+        expect((await detectIptablesBinary(family, undefined, ns.runner())).binary.command).toBe(
           binary(family, 'nft'),
         );
       }
@@ -641,7 +650,7 @@ describe.skipIf(missing.length > 0)('applying capture rules in network namespace
       });
       expect(await ns.capture('nft', 'ipv4')).toBe(SAVED_DEFAULT.ipv4);
       for (const family of FAMILIES) {
-        expect((await detectIptablesBinary(family, undefined, ns.runner())).command).toBe(
+        expect((await detectIptablesBinary(family, undefined, ns.runner())).binary.command).toBe(
           binary(family, 'nft'),
         );
       }
@@ -650,9 +659,9 @@ describe.skipIf(missing.length > 0)('applying capture rules in network namespace
     it('picks legacy for a family whose legacy tables hold rules, per family', async () => {
       const ns = await Namespace.create('legacy');
       await ns.restore('legacy', 'ipv4', EARLIER_RULES);
-      const ipv4 = await detectIptablesBinary('ipv4', undefined, ns.runner());
+      const { binary: ipv4 } = await detectIptablesBinary('ipv4', undefined, ns.runner());
       expect(ipv4).toMatchObject({ command: 'iptables-legacy', backend: 'legacy', lockArgs: ['--wait=30'] });
-      const ipv6 = await detectIptablesBinary('ipv6', undefined, ns.runner());
+      const { binary: ipv6 } = await detectIptablesBinary('ipv6', undefined, ns.runner());
       expect(ipv6).toMatchObject({ command: 'ip6tables-nft', backend: 'nft', lockArgs: [] });
     });
   });
