@@ -1,8 +1,9 @@
 /** The bench's child processes: the baseline server, the load generator, timed commands, and RSS readings. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { terminate } from '../test/harness/child-process.js';
 import type { LoadResult, LoadSpec } from './load-worker.js';
 
 const LOAD_WORKER = fileURLToPath(new URL('./load-worker.js', import.meta.url));
@@ -37,7 +38,7 @@ export async function startBaselineServer(
   process.once('exit', killOnExit);
   const stop = async () => {
     process.off('exit', killOnExit);
-    await terminate(child);
+    await terminate(child, 5_000);
   };
   const firstLine = await new Promise<string>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
@@ -111,13 +112,4 @@ export async function readRssBytes(pid: number): Promise<number> {
   const match = /^VmRSS:\s+(\d+)\s+kB$/m.exec(status);
   if (!match?.[1]) throw new Error(`no VmRSS line in /proc/${pid}/status`);
   return Number(match[1]) * 1024;
-}
-
-async function terminate(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(timer);
 }

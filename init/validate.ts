@@ -5,24 +5,11 @@
  * token, a line or a quote to an iptables-restore input.
  */
 import { OUTBOUND_MARK } from '../common/constants.js';
+import { quote, ValueProblem } from '../common/value-problem.js';
 import type { DnsServers, InterceptionMode, IpRanges, RunSettings } from './config.js';
 import { formatIpAddress, formatIpPrefix, isLoopback, parseIpAddress, parseIpPrefix } from './ip.js';
 
-export class ValueProblem extends Error {
-  constructor(
-    /** What is wrong, naming the offending item when the value is a list. */
-    readonly reason: string,
-    /** What would be accepted instead. */
-    readonly accepted: string,
-  ) {
-    super(reason);
-  }
-}
-
-/** A value quoted for a message: escapes newlines and control characters, and keeps long values readable. */
-export function quote(value: string): string {
-  return JSON.stringify(value.length > 64 ? `${value.slice(0, 61)}...` : value);
-}
+export { quote, ValueProblem };
 
 /** Istio's config.Split: comma-separated, empty items dropped, nothing trimmed. */
 export function splitList(value: string): string[] {

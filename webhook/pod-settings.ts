@@ -22,7 +22,7 @@ import {
   parseScopeLogLevels,
   parseUint32,
   quote,
-  SyntaxProblem,
+  ValueProblem,
 } from './syntax.js';
 import type { InjectorValues, InterceptionMode } from './values.js';
 
@@ -87,7 +87,7 @@ export function readPodSettings(
     try {
       return parse(value);
     } catch (error) {
-      if (!(error instanceof SyntaxProblem)) throw error;
+      if (!(error instanceof ValueProblem)) throw error;
       problems.push({ annotation, value, reason: error.reason, fix: fix ?? `use ${error.accepted}` });
       return undefined;
     }
@@ -101,10 +101,10 @@ export function readPodSettings(
   const interceptionMode = read(A.interceptionMode, values.traffic.interceptionMode, (value) => {
     const supported = values.traffic.supportedInterceptionModes;
     if (!['REDIRECT', 'TPROXY', 'NONE'].includes(value)) {
-      throw new SyntaxProblem(`${quote(value)} is not an interception mode`, supported.join(', '));
+      throw new ValueProblem(`${quote(value)} is not an interception mode`, supported.join(', '));
     }
     if (!supported.includes(value as InterceptionMode)) {
-      throw new SyntaxProblem(
+      throw new ValueProblem(
         `interception mode ${value} is not supported by this injector's proxy template`,
         `one of ${supported.join(', ')}`,
       );
@@ -214,7 +214,7 @@ function readResources(
     try {
       (resources[kind] ??= {})[resource] = parseQuantity(value);
     } catch (error) {
-      if (!(error instanceof SyntaxProblem)) throw error;
+      if (!(error instanceof ValueProblem)) throw error;
       problems.push({ annotation, value, reason: error.reason, fix: `use ${error.accepted}` });
     }
   }
@@ -235,7 +235,7 @@ function readImage(
   } catch (error) {
     // A value that is no image reference at all is an error even without "/": silently ignoring it would hide a
     // typo or an injection attempt.
-    if (!(error instanceof SyntaxProblem)) throw error;
+    if (!(error instanceof ValueProblem)) throw error;
     problems.push({ annotation: A.proxyImage, value, reason: error.reason, fix: `use ${error.accepted}` });
     return fallback;
   }

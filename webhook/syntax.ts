@@ -1,23 +1,12 @@
 /**
  * Parsers for the value syntaxes pod annotations use, matching Istio's validate.go where Istio validates and
  * stricter where a value would otherwise reach a command line unchecked. Each returns the canonical form of the
- * value, or throws a SyntaxProblem saying what is accepted.
+ * value, or throws a ValueProblem saying what is accepted.
  */
 import { isIPv6 } from 'node:net';
+import { quote, ValueProblem } from '../common/value-problem.js';
 
-export class SyntaxProblem extends Error {
-  constructor(
-    readonly reason: string,
-    readonly accepted: string,
-  ) {
-    super(reason);
-  }
-}
-
-/** A value quoted for a message; annotation values can be long, and a denial should stay readable. */
-export function quote(value: string): string {
-  return JSON.stringify(value.length > 64 ? `${value.slice(0, 61)}...` : value);
-}
+export { quote, ValueProblem };
 
 const PORTS_ACCEPTED = 'a comma-separated list of ports from 0 to 65535, e.g. "8080,9090"';
 const CIDRS_ACCEPTED = 'a comma-separated list of CIDRs with a prefix length, e.g. "10.0.0.0/8,fd00::/8"';
@@ -33,7 +22,7 @@ export function parsePortList(value: string): number[] {
 
 export function parsePort(value: string, accepted = 'a port from 0 to 65535'): number {
   if (!/^[0-9]{1,5}$/.test(value) || Number(value) > 65535) {
-    throw new SyntaxProblem(`${quote(value)} is not a port`, accepted);
+    throw new ValueProblem(`${quote(value)} is not a port`, accepted);
   }
   return Number(value);
 }
@@ -47,7 +36,7 @@ export function parsePortListOrWildcard(value: string): '*' | number[] {
 export function parseCidrList(value: string): string[] {
   if (value === '') return [];
   return value.split(',').map((item) => {
-    if (!isCidr(item)) throw new SyntaxProblem(`${quote(item)} is not a CIDR`, CIDRS_ACCEPTED);
+    if (!isCidr(item)) throw new ValueProblem(`${quote(item)} is not a CIDR`, CIDRS_ACCEPTED);
     return item;
   });
 }
@@ -79,7 +68,7 @@ export function parseInterfaceList(value: string): string[] {
   return value.split(',').map((raw) => {
     const name = raw.trim();
     if (name.length === 0 || name.length > 15 || !/^[a-zA-Z][a-zA-Z0-9_.-]*$/.test(name)) {
-      throw new SyntaxProblem(`${quote(name)} is not an interface name`, INTERFACES_ACCEPTED);
+      throw new ValueProblem(`${quote(name)} is not an interface name`, INTERFACES_ACCEPTED);
     }
     return name;
   });
@@ -88,7 +77,7 @@ export function parseInterfaceList(value: string): string[] {
 /** `strconv.ParseUint(value, 10, 32)`: no trimming, no sign. */
 export function parseUint32(value: string): number {
   if (!/^[0-9]{1,10}$/.test(value) || Number(value) > 0xffffffff) {
-    throw new SyntaxProblem(`${quote(value)} is not a whole number`, 'a whole number from 0 to 4294967295');
+    throw new ValueProblem(`${quote(value)} is not a whole number`, 'a whole number from 0 to 4294967295');
   }
   return Number(value);
 }
@@ -97,7 +86,7 @@ export function parseUint32(value: string): number {
 export function parseGoBool(value: string): boolean {
   if (['1', 't', 'T', 'TRUE', 'true', 'True'].includes(value)) return true;
   if (['0', 'f', 'F', 'FALSE', 'false', 'False'].includes(value)) return false;
-  throw new SyntaxProblem(`${quote(value)} is not a boolean`, '"true" or "false"');
+  throw new ValueProblem(`${quote(value)} is not a boolean`, '"true" or "false"');
 }
 
 /**
@@ -106,7 +95,7 @@ export function parseGoBool(value: string): boolean {
  */
 export function parseQuantity(value: string): string {
   if (!/^\+?([0-9]+(\.[0-9]*)?|\.[0-9]+)([munkMGTPE]|[KMGTPE]i|[eE][-+]?[0-9]+)?$/.test(value)) {
-    throw new SyntaxProblem(
+    throw new ValueProblem(
       `${quote(value)} is not a resource quantity`,
       'a non-negative Kubernetes quantity, e.g. "100m", "0.5", "128Mi" or "1Gi"',
     );
@@ -118,7 +107,7 @@ const ENVOY_LOG_LEVELS = ['trace', 'debug', 'info', 'warning', 'warn', 'error', 
 
 export function parseProxyLogLevel(value: string): string {
   if (!ENVOY_LOG_LEVELS.includes(value)) {
-    throw new SyntaxProblem(
+    throw new ValueProblem(
       `${quote(value)} is not a proxy log level`,
       `one of ${ENVOY_LOG_LEVELS.join(', ')}`,
     );
@@ -132,7 +121,7 @@ export function parseComponentLogLevels(value: string): string {
   for (const pair of value.split(',')) {
     const [component, level, ...rest] = pair.split(':');
     if (rest.length > 0 || !/^[a-z0-9_]+$/.test(component ?? '') || !ENVOY_LOG_LEVELS.includes(level ?? '')) {
-      throw new SyntaxProblem(`${quote(pair)} is not a component:level pair`, accepted);
+      throw new ValueProblem(`${quote(pair)} is not a component:level pair`, accepted);
     }
   }
   return value;
@@ -146,7 +135,7 @@ export function parseScopeLogLevels(value: string): string {
   for (const pair of value.split(',')) {
     const [scope, level, ...rest] = pair.split(':');
     if (rest.length > 0 || !/^[a-z0-9_-]+$/.test(scope ?? '') || !SCOPE_LOG_LEVELS.includes(level ?? '')) {
-      throw new SyntaxProblem(`${quote(pair)} is not a scope:level pair`, accepted);
+      throw new ValueProblem(`${quote(pair)} is not a scope:level pair`, accepted);
     }
   }
   return value;
@@ -161,7 +150,7 @@ export function parseImageReference(value: string): string {
     `^${domain}${component}(?:/${component})*(?::[\\w][\\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$`,
   );
   if (value.length > 255 || !pattern.test(value)) {
-    throw new SyntaxProblem(
+    throw new ValueProblem(
       `${quote(value)} is not an image reference`,
       'an image reference such as "registry.example.com/team/proxy:1.2.3"',
     );

@@ -18,7 +18,7 @@ import {
   parseProxyLogLevel,
   parseQuantity,
   parseScopeLogLevels,
-  SyntaxProblem,
+  ValueProblem,
 } from './syntax.js';
 
 export type NativeSidecarMode = 'auto' | 'true' | 'false';
@@ -107,7 +107,7 @@ function validate(values: InjectorValues): void {
     try {
       parse(value as string);
     } catch (error) {
-      if (error instanceof SyntaxProblem)
+      if (error instanceof ValueProblem)
         throw new ValuesError(`values.${path}: ${error.reason}; expected ${error.accepted}`);
       throw error;
     }
@@ -197,7 +197,7 @@ function validateResources(path: string, resources: V1ResourceRequirements): voi
       try {
         parseQuantity(String(quantity));
       } catch (error) {
-        if (error instanceof SyntaxProblem)
+        if (error instanceof ValueProblem)
           throw new ValuesError(`values.${path}.${kind}.${name}: ${error.reason}`);
         throw error;
       }

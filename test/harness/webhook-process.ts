@@ -9,6 +9,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCA, issueServingCert, type CertificateAuthority } from '../../common/pki.js';
+import { terminate } from './child-process.js';
 import { repoPath } from './repo.js';
 
 export const CLI_PATH = repoPath('dist', 'cli', 'main.js');
@@ -101,7 +102,7 @@ export async function startWebhookProcess(options: WebhookProcessOptions = {}): 
   const stop = () =>
     (stopping ??= (async () => {
       process.off('exit', killOnExit);
-      await terminate(child);
+      await terminate(child, 10_000);
       await rm(dir, { recursive: true, force: true });
     })());
 
@@ -150,13 +151,4 @@ export function getStatus(url: string, caPem: string): Promise<number> {
     req.on('timeout', () => req.destroy());
     req.end();
   });
-}
-
-async function terminate(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(timer);
 }
