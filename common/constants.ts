@@ -49,11 +49,6 @@ export const PROXY_USER_NAME = 'istio-proxy';
 export const INBOUND_PASSTHROUGH_SOURCE_IPV4 = '127.0.0.6';
 export const INBOUND_PASSTHROUGH_SOURCE_IPV6 = '::6';
 
-/** Ports Istio reserves for the sidecar; an app must not claim them for scraping. */
-export const RESERVED_PORTS: readonly number[] = [
-  15000, 15001, 15004, 15006, 15008, 15020, 15021, 15053, 15090,
-];
-
 /** The nat chains the init program owns. Nothing else may create chains with the ISTIO_ prefix. */
 export const CHAINS = {
   inbound: 'ISTIO_INBOUND',
@@ -95,6 +90,10 @@ export const LABELS = {
 export const ANNOTATIONS = {
   inject: 'sidecar.istio.io/inject',
   status: 'sidecar.istio.io/status',
+  /** The pod's own customisations of the injected containers, kept for re-injection (JSON). */
+  overrides: 'proxy.istio.io/overrides',
+  proxyConfig: 'proxy.istio.io/config',
+  templates: 'inject.istio.io/templates',
   revision: 'istio.io/rev',
   interceptionMode: 'sidecar.istio.io/interceptionMode',
   includeOutboundIPRanges: 'traffic.sidecar.istio.io/includeOutboundIPRanges',

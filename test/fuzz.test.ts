@@ -21,12 +21,7 @@ import { missingRequirements } from './harness/requirements.js';
 import { startWebhookProcess, type WebhookProcess } from './harness/webhook-process.js';
 
 const SEED = 20_260_407;
-const KNOWN_ANNOTATIONS = [
-  ...Object.values(ANNOTATIONS),
-  'proxy.istio.io/config',
-  'inject.istio.io/templates',
-  'proxy.istio.io/overrides',
-];
+const KNOWN_ANNOTATIONS = Object.values(ANNOTATIONS);
 
 /** Values that some known annotation accepts, so generated pods also get injected, not only denied. */
 const PLAUSIBLE_VALUES = [

@@ -4,7 +4,7 @@
  * the webhook at all.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import { IGNORED_NAMESPACES, LABELS } from '../common/constants.js';
+import { ANNOTATIONS, IGNORED_NAMESPACES, LABELS } from '../common/constants.js';
 import { matchesSelector, selectorProblem, type LabelSelector } from './label-selector.js';
 
 export type InjectionPolicy = 'enabled' | 'disabled';
@@ -34,7 +34,9 @@ export function decideInjection(pod: V1Pod, namespace: string, config: DecisionC
   const labels = pod.metadata?.labels ?? {};
   const annotations = pod.metadata?.annotations ?? {};
   // A present label replaces the annotation, even when the label is empty.
-  const explicit = Object.hasOwn(labels, LABELS.inject) ? labels[LABELS.inject] : annotations[LABELS.inject];
+  const explicit = Object.hasOwn(labels, LABELS.inject)
+    ? labels[LABELS.inject]
+    : annotations[ANNOTATIONS.inject];
 
   let explicitChoice: boolean | undefined;
   if (explicit === 'true') explicitChoice = true;

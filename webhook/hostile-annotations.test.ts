@@ -12,8 +12,6 @@ import { MAX_SETTING_VALUE_LENGTH, SETTINGS_ANNOTATIONS } from './pod-settings.j
 import { reviewRequest, type ReviewOutcome } from './review.js';
 
 const A = ANNOTATIONS;
-const PROXY_CONFIG = 'proxy.istio.io/config';
-const TEMPLATES = 'inject.istio.io/templates';
 
 /** Annotations whose value becomes istio-iptables arguments, proxy arguments, the proxy image or its resources. */
 const RENDERED_ANNOTATIONS = [
@@ -40,7 +38,8 @@ const RENDERED_ANNOTATIONS = [
   A.componentLogLevel,
   A.agentLogLevel,
   A.mergeMetrics,
-  TEMPLATES,
+  A.templates,
+  A.overrides,
 ];
 
 const HOSTILE_VALUES: Record<string, string[]> = {
@@ -89,7 +88,7 @@ function expectDenied(outcome: ReviewOutcome, annotation: string) {
 
 describe('hostile annotation values', () => {
   it('covers every annotation the settings reader reads, except the two that never reach a container', () => {
-    const covered = new Set<string>([...RENDERED_ANNOTATIONS, PROXY_CONFIG]);
+    const covered = new Set<string>([...RENDERED_ANNOTATIONS, A.proxyConfig]);
     // nativeSidecar only chooses the layout (exactly "true"/"false", anything else is ignored, as in Istio).
     expect(SETTINGS_ANNOTATIONS.filter((annotation) => !covered.has(annotation))).toEqual([A.nativeSidecar]);
   });
@@ -105,8 +104,8 @@ describe('hostile annotation values', () => {
     });
   }
 
-  it.each(PROXY_CONFIG_HOSTILE.map((value) => [value]))(`${PROXY_CONFIG} = %j is denied`, async (value) => {
-    expectDenied(await review({ [PROXY_CONFIG]: value }), PROXY_CONFIG);
+  it.each(PROXY_CONFIG_HOSTILE.map((value) => [value]))(`${A.proxyConfig} = %j is denied`, async (value) => {
+    expectDenied(await review({ [A.proxyConfig]: value }), A.proxyConfig);
   });
 
   it('names every hostile annotation of a pod at once', async () => {

@@ -13,6 +13,7 @@ import {
   type PodSettings,
 } from './pod-settings.js';
 import { renderSidecar, type SidecarTemplate } from './sidecar-template.js';
+import type { ContainerOverride } from './syntax.js';
 import { formatStatus, parseStatus, templateVersion } from './status.js';
 import type { InjectorValues } from './values.js';
 import { canonicalLabels, workloadName } from './workload.js';
@@ -31,7 +32,6 @@ export type InjectionResult =
   { outcome: 'injected'; pod: V1Pod } | { outcome: 'denied'; message: string; problems: AnnotationProblem[] };
 
 /** Written on first injection when the pod brings its own container with an injected name (Istio's format). */
-const OVERRIDES = 'proxy.istio.io/overrides';
 
 export function injectPod(original: V1Pod, namespace: string, context: InjectionContext): InjectionResult {
   const annotations = original.metadata?.annotations ?? {};
@@ -68,7 +68,7 @@ export function injectPod(original: V1Pod, namespace: string, context: Injection
   // "customizing injection"). On re-injection the customisation comes back from the overrides annotation.
   const injectedNames = new Set([proxy.name, ...(init ? [init.name] : [])]);
   const overrides = previous
-    ? parseOverrides(annotations[OVERRIDES])
+    ? overridesByName(settings.containerOverrides ?? [])
     : collectOverrides(userInit, userContainers, injectedNames);
   const customized = (container: V1Container) => overlay(container, overrides.get(container.name));
   const appInit = userInit.filter((c) => !injectedNames.has(c.name));
@@ -184,7 +184,7 @@ function injectedAnnotations(
     annotations[ANNOTATIONS.prometheusPort] = String(prometheus.port);
     annotations[ANNOTATIONS.prometheusPath] = prometheus.path;
   }
-  if (overrides !== undefined) annotations[OVERRIDES] = overrides;
+  if (overrides !== undefined) annotations[ANNOTATIONS.overrides] = overrides;
   annotations[ANNOTATIONS.status] = status;
   return annotations;
 }
@@ -204,15 +204,8 @@ function collectOverrides(init: V1Container[], containers: V1Container[], inject
   return new Map([...init, ...containers].filter((c) => injected.has(c.name)).map((c) => [c.name, c]));
 }
 
-function parseOverrides(annotation: string | undefined): Overrides {
-  if (annotation === undefined) return new Map();
-  try {
-    const parsed = JSON.parse(annotation) as { containers?: V1Container[]; initContainers?: V1Container[] };
-    const all = [...(parsed.initContainers ?? []), ...(parsed.containers ?? [])];
-    return new Map(all.filter((c) => typeof c?.name === 'string').map((c) => [c.name, c]));
-  } catch {
-    return new Map();
-  }
+function overridesByName(overrides: readonly ContainerOverride[]): Overrides {
+  return new Map(overrides.map((container) => [container.name, container as V1Container]));
 }
 
 function formatOverrides(overrides: Overrides, userInit: V1Container[]): string {

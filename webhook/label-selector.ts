@@ -22,7 +22,21 @@ const OPERATORS: readonly string[] = ['In', 'NotIn', 'Exists', 'DoesNotExist'];
 
 /** Why a selector cannot be used, or undefined when it is well formed. Mirrors metav1.LabelSelectorAsSelector. */
 export function selectorProblem(selector: LabelSelector): string | undefined {
-  for (const requirement of selector.matchExpressions ?? []) {
+  // Selectors come from YAML: a number or a bare string where a list belongs would match the wrong pods.
+  const labels: unknown = selector.matchLabels ?? {};
+  if (typeof labels !== 'object' || labels === null || Array.isArray(labels))
+    return 'matchLabels is not a mapping';
+  for (const [key, value] of Object.entries(labels)) {
+    if (typeof value !== 'string') return `matchLabels.${key} is not a string (quote it)`;
+  }
+  const expressions: unknown = selector.matchExpressions ?? [];
+  if (!Array.isArray(expressions)) return 'matchExpressions is not a list';
+  for (const requirement of expressions as LabelSelectorRequirement[]) {
+    if (typeof requirement?.key !== 'string') return 'a matchExpressions item has no string key';
+    const given: unknown = requirement.values ?? [];
+    if (!Array.isArray(given) || given.some((value) => typeof value !== 'string')) {
+      return `matchExpressions ${requirement.key}: values is not a list of strings`;
+    }
     if (!OPERATORS.includes(requirement.operator)) {
       return `operator ${JSON.stringify(requirement.operator)} is not one of ${OPERATORS.join(', ')}`;
     }

@@ -115,6 +115,13 @@ describe('pod settings from annotations', () => {
       ['proxy.istio.io/config', '{holdApplicationUntilProxyStarts: "yes"}'],
       ['proxy.istio.io/config', '- a list'],
       ['inject.istio.io/templates', 'gateway'],
+      ['proxy.istio.io/overrides', '{bad'],
+      ['proxy.istio.io/overrides', '["istio-proxy"]'],
+      ['proxy.istio.io/overrides', '{"containers":{"name":"istio-proxy"}}'],
+      ['proxy.istio.io/overrides', '{"containers":[{"image":"auto"}]}'],
+      ['proxy.istio.io/overrides', '{"containers":[{"name":"istio-proxy","image":42}]}'],
+      ['proxy.istio.io/overrides', '{"containers":[{"name":"istio-proxy","image":"x:1 --privileged"}]}'],
+      ['proxy.istio.io/overrides', '{"volumes":[{"name":"host","hostPath":{"path":"/"}}]}'],
     ])('%s: %j', (annotation, value) => {
       const [problem] = problemFor({ [annotation]: value });
       expect(problem?.annotation).toBe(annotation);
@@ -124,6 +131,14 @@ describe('pod settings from annotations', () => {
       const [problem] = problemFor({ 'traffic.sidecar.istio.io/excludeOutboundPorts': 'x'.repeat(10_000) });
       expect(describeProblem(problem!).length).toBeLessThan(400);
     });
+  });
+
+  it('reads the overrides the injector wrote, keeping each container whole', () => {
+    const overrides = [{ name: 'istio-proxy', image: 'auto', resources: { limits: { memory: '256Mi' } } }];
+    expect(
+      settingsFor({ 'proxy.istio.io/overrides': JSON.stringify({ containers: overrides }) })
+        .containerOverrides,
+    ).toEqual(overrides);
   });
 
   it('uses only the exact strings "true" and "false" for the native-sidecar override', () => {

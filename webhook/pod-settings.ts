@@ -11,6 +11,7 @@ import {
   parseCidrList,
   parseCidrListOrWildcard,
   parseComponentLogLevels,
+  parseContainerOverrides,
   parseGoBool,
   parseImageReference,
   parseInterfaceList,
@@ -23,6 +24,7 @@ import {
   parseUint32,
   quote,
   ValueProblem,
+  type ContainerOverride,
 } from './syntax.js';
 import type { InjectorValues, InterceptionMode } from './values.js';
 
@@ -63,6 +65,8 @@ export interface PodSettings {
   agentLogLevel: string;
   /** The pod's explicit choice, or undefined to follow the injector's setting. */
   nativeSidecar: boolean | undefined;
+  /** proxy.istio.io/overrides: customisations of the injected containers, read back on re-injection. */
+  containerOverrides: ContainerOverride[] | undefined;
   holdApplicationUntilProxyStarts: boolean;
   mergeMetrics: boolean | undefined;
 }
@@ -181,6 +185,11 @@ export function readPodSettings(
     holdApplicationUntilProxyStarts:
       readProxyConfigHold(annotations, problems) || values.holdApplicationUntilProxyStarts,
     mergeMetrics: optional(A.mergeMetrics, parseGoBool),
+    containerOverrides: optional(
+      A.overrides,
+      parseContainerOverrides,
+      'remove the annotation (the injector writes it) or give the containers as JSON',
+    ),
   };
   checkTemplates(annotations, problems);
   return problems.length > 0 ? { ok: false, problems } : { ok: true, settings };
@@ -241,9 +250,6 @@ function readImage(
   }
 }
 
-const PROXY_CONFIG = 'proxy.istio.io/config';
-const TEMPLATES = 'inject.istio.io/templates';
-
 /** Every annotation this module reads. */
 export const SETTINGS_ANNOTATIONS: readonly string[] = [
   A.interceptionMode,
@@ -267,8 +273,9 @@ export const SETTINGS_ANNOTATIONS: readonly string[] = [
   A.agentLogLevel,
   A.nativeSidecar,
   A.mergeMetrics,
-  PROXY_CONFIG,
-  TEMPLATES,
+  A.proxyConfig,
+  A.templates,
+  A.overrides,
 ];
 
 /**
@@ -316,7 +323,7 @@ function readProxyConfigHold(
   annotations: Readonly<Record<string, string>>,
   problems: AnnotationProblem[],
 ): boolean {
-  const value = annotations[PROXY_CONFIG];
+  const value = annotations[A.proxyConfig];
   if (value === undefined) return false;
   const fix =
     'use a YAML or JSON mapping of ProxyConfig fields, e.g. "holdApplicationUntilProxyStarts: true"';
@@ -324,18 +331,18 @@ function readProxyConfigHold(
   try {
     parsed = parseYaml(value, { maxAliasCount: 0 });
   } catch {
-    problems.push({ annotation: PROXY_CONFIG, value, reason: 'it is not valid YAML', fix });
+    problems.push({ annotation: A.proxyConfig, value, reason: 'it is not valid YAML', fix });
     return false;
   }
   if (parsed === null || parsed === undefined) return false;
   if (typeof parsed !== 'object' || Array.isArray(parsed)) {
-    problems.push({ annotation: PROXY_CONFIG, value, reason: 'it is not a mapping', fix });
+    problems.push({ annotation: A.proxyConfig, value, reason: 'it is not a mapping', fix });
     return false;
   }
   const hold = (parsed as Record<string, unknown>).holdApplicationUntilProxyStarts;
   if (hold !== undefined && typeof hold !== 'boolean') {
     problems.push({
-      annotation: PROXY_CONFIG,
+      annotation: A.proxyConfig,
       value,
       reason: 'holdApplicationUntilProxyStarts must be true or false',
       fix,
@@ -347,7 +354,7 @@ function readProxyConfigHold(
 
 /** This injector renders one template, `sidecar`; asking for another is an error, as an unknown name is in Istio. */
 function checkTemplates(annotations: Readonly<Record<string, string>>, problems: AnnotationProblem[]): void {
-  const value = annotations[TEMPLATES];
+  const value = annotations[A.templates];
   if (value === undefined) return;
   const unknown = value
     .split(',')
@@ -355,7 +362,7 @@ function checkTemplates(annotations: Readonly<Record<string, string>>, problems:
     .filter((name) => name !== 'sidecar');
   if (unknown.length > 0) {
     problems.push({
-      annotation: TEMPLATES,
+      annotation: A.templates,
       value,
       reason: `requested template ${JSON.stringify(unknown[0])} not found; have "sidecar"`,
       fix: 'remove the annotation or set it to "sidecar"',

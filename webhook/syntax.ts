@@ -141,19 +141,63 @@ export function parseScopeLogLevels(value: string): string {
   return value;
 }
 
+const IMAGE_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const IMAGE_DOMAIN =
+  '(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)?';
+const IMAGE_REFERENCE = new RegExp(
+  `^${IMAGE_DOMAIN}${IMAGE_COMPONENT}(?:/${IMAGE_COMPONENT})*(?::[\\w][\\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$`,
+);
+
 /** A container image reference (distribution/reference grammar, simplified to what registries accept). */
 export function parseImageReference(value: string): string {
-  const component = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
-  const domain =
-    '(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)?';
-  const pattern = new RegExp(
-    `^${domain}${component}(?:/${component})*(?::[\\w][\\w.-]{0,127})?(?:@sha256:[a-f0-9]{64})?$`,
-  );
-  if (value.length > 255 || !pattern.test(value)) {
+  if (value.length > 255 || !IMAGE_REFERENCE.test(value)) {
     throw new ValueProblem(
       `${quote(value)} is not an image reference`,
       'an image reference such as "registry.example.com/team/proxy:1.2.3"',
     );
   }
   return value;
+}
+
+/** A container customisation as the overrides annotation carries it: a JSON object with the container's name. */
+export type ContainerOverride = { name: string; image?: string } & Record<string, unknown>;
+
+const OVERRIDES_ACCEPTED =
+  'the JSON the injector writes: {"containers":[...],"initContainers":[...]}, each item a container object with ' +
+  'a "name" and, if set, an "image" that is "auto" or an image reference';
+
+/**
+ * proxy.istio.io/overrides, which the injector writes and reads back on re-injection. Istio rejects a pod whose
+ * overrides are not valid JSON; here the shape and the images are checked too, since the items end up in the
+ * injected containers.
+ */
+export function parseContainerOverrides(value: string): ContainerOverride[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(value);
+  } catch {
+    throw new ValueProblem('it is not valid JSON', OVERRIDES_ACCEPTED);
+  }
+  if (!isPlainObject(parsed)) throw new ValueProblem('it is not a JSON object', OVERRIDES_ACCEPTED);
+  const overrides: ContainerOverride[] = [];
+  for (const [key, list] of Object.entries(parsed)) {
+    if (key !== 'containers' && key !== 'initContainers')
+      throw new ValueProblem(`${quote(key)} is not a list of containers`, OVERRIDES_ACCEPTED);
+    if (!Array.isArray(list)) throw new ValueProblem(`${key} is not a list`, OVERRIDES_ACCEPTED);
+    for (const item of list as unknown[]) {
+      if (!isPlainObject(item) || typeof item.name !== 'string')
+        throw new ValueProblem(`an item of ${key} is not a container with a name`, OVERRIDES_ACCEPTED);
+      if (item.image !== undefined && item.image !== 'auto') {
+        if (typeof item.image !== 'string')
+          throw new ValueProblem(`the image of ${quote(item.name)} is not a string`, OVERRIDES_ACCEPTED);
+        parseImageReference(item.image);
+      }
+      overrides.push(item as ContainerOverride);
+    }
+  }
+  return overrides;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
