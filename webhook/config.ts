@@ -20,6 +20,7 @@ export const CONFIG_FILES = {
 export interface InjectorConfig {
   values: InjectorValues;
   template: InjectionContext['template'];
+  /** envoy.yaml as one line of JSON (JSON is YAML to Envoy): it travels in every injected pod, so no comments. */
   proxyBootstrap: string | null;
 }
 
@@ -60,13 +61,26 @@ export function parseConfig(files: ConfigFiles): InjectorConfig {
   const config: InjectorConfig = {
     values: wrap(() => parseValues(rawValues)),
     template: wrap(() => parseSidecarTemplate(files.templateText)),
-    proxyBootstrap: files.proxyBootstrap,
+    proxyBootstrap: files.proxyBootstrap === null ? null : compactBootstrap(files.proxyBootstrap),
   };
   for (const nativeSidecars of [false, true]) {
     const trial = wrap(() => injectPod(TRIAL_POD, 'default', { ...config, nativeSidecars }));
     if (trial.outcome !== 'injected') throw new ConfigError(`a trial injection was denied: ${trial.message}`);
   }
   return config;
+}
+
+function compactBootstrap(text: string): string {
+  let bootstrap: unknown;
+  try {
+    bootstrap = parseYaml(text, { maxAliasCount: 0 });
+  } catch (error) {
+    throw new ConfigError(`${CONFIG_FILES.proxyBootstrap} is not valid YAML: ${(error as Error).message}`);
+  }
+  if (typeof bootstrap !== 'object' || bootstrap === null || Array.isArray(bootstrap)) {
+    throw new ConfigError(`${CONFIG_FILES.proxyBootstrap} is not a YAML mapping (Envoy's bootstrap)`);
+  }
+  return JSON.stringify(bootstrap);
 }
 
 const TRIAL_POD: V1Pod = {
