@@ -108,6 +108,8 @@ describe('the webhook process', () => {
 
     // A request whose body is only half sent when SIGTERM arrives.
     const payload = JSON.stringify(admissionReview(typicalPod()));
+    let firstHalfSent: () => void = () => undefined;
+    const sent = new Promise<void>((resolve) => (firstHalfSent = resolve));
     const inFlight = new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = request(
         `${url}/inject`,
@@ -123,10 +125,11 @@ describe('the webhook process', () => {
         },
       );
       req.once('error', reject);
-      req.write(payload.slice(0, 100));
+      // The callback runs once the first bytes are handed to the connection, after the TLS handshake.
+      req.write(payload.slice(0, 100), () => firstHalfSent());
       setTimeout(() => req.end(payload.slice(100)), 2500);
     });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await sent;
 
     webhook.kill('SIGTERM');
     let readiness = 200;
