@@ -49,6 +49,14 @@ export interface LoadResult {
   answeredBy: Record<string, number>;
 }
 
+/** LoadOptions.check for a pod that must be injected: HTTP 200 with a JSONPatch. */
+export function expectInjected(status: number, body: string): string | undefined {
+  const injected =
+    status === 200 &&
+    (JSON.parse(body) as { response: { patchType?: string } }).response.patchType === 'JSONPatch';
+  return injected ? undefined : `answered ${status}: ${body.slice(0, 200)}`;
+}
+
 export async function runAdmissionLoad(options: LoadOptions): Promise<LoadResult> {
   const agents = options.backends.map(
     () => new Agent({ keepAlive: true, maxSockets: options.concurrency, timeout: 30_000 }),
