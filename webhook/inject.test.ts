@@ -19,6 +19,16 @@ describe('injecting a pod', () => {
     expect(names(pod.spec?.containers)).toEqual(['web', 'istio-proxy']);
   });
 
+  it('shares no object with the configuration, so changing one injected pod changes nothing else', async () => {
+    const first = await inject(typicalPod());
+    const proxy = first.spec?.containers.at(-1);
+    const before = JSON.stringify(proxy?.resources);
+    proxy!.resources!.limits = { memory: '1Ti' };
+    const second = await inject(typicalPod());
+    expect(JSON.stringify(second.spec?.containers.at(-1)?.resources)).toBe(before);
+    expect(JSON.stringify(second.spec?.initContainers?.[0]?.resources)).toBe(before);
+  });
+
   it('runs mesh-iptables with the rendered capture arguments', async () => {
     const pod = await inject(
       typicalPod({ annotations: { 'traffic.sidecar.istio.io/excludeInboundPorts': '9090' } }),

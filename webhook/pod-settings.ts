@@ -207,14 +207,17 @@ const RESOURCE_ANNOTATIONS = [
   [A.proxyMemoryLimit, 'limits', 'memory'],
 ] as const;
 
-/** Any resource annotation replaces the whole values block, as in Istio. */
+/**
+ * Any resource annotation replaces the whole values block, as in Istio. The values block is returned as is: the
+ * template copies every value it places, so no injected pod shares it.
+ */
 function readResources(
   annotations: Readonly<Record<string, string>>,
   values: InjectorValues,
   problems: AnnotationProblem[],
 ): V1ResourceRequirements {
   if (!RESOURCE_ANNOTATIONS.some(([annotation]) => annotations[annotation] !== undefined)) {
-    return structuredClone(values.proxy.resources);
+    return values.proxy.resources;
   }
   const resources: { requests?: Record<string, string>; limits?: Record<string, string> } = {};
   for (const [annotation, kind, resource] of RESOURCE_ANNOTATIONS) {
