@@ -14,6 +14,7 @@ import {
 import type { InjectorConfig } from './config.js';
 import type { InjectorMetrics } from './metrics.js';
 import { podName, reviewRequest } from './review.js';
+import { MIN_TLS_VERSION } from './tls-reloader.js';
 
 /** The apiserver may send the old and the new object of up to 3 MiB each. */
 export const BODY_LIMIT_BYTES = 7 * 1024 * 1024;
@@ -68,7 +69,7 @@ export function buildServer({ state, metrics, logger, tls, requestTimeoutMs = 10
           https: {
             cert: tls.cert,
             key: tls.key,
-            minVersion: 'TLSv1.2' as const,
+            minVersion: MIN_TLS_VERSION,
             // HTTP/1.1 only, as the apiserver calls webhooks; a client offering only h2 is refused.
             ALPNProtocols: ['http/1.1'],
             ...timeouts,

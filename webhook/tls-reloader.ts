@@ -9,8 +9,11 @@ import { dirname } from 'node:path';
 import { createSecureContext } from 'node:tls';
 import type { Logger } from 'pino';
 
+/** The oldest TLS version the webhook accepts, at start and after every reload. */
+export const MIN_TLS_VERSION = 'TLSv1.2';
+
 export interface SecureContextTarget {
-  setSecureContext(options: { cert: Buffer; key: Buffer; minVersion: 'TLSv1.2' }): void;
+  setSecureContext(options: { cert: Buffer; key: Buffer; minVersion: typeof MIN_TLS_VERSION }): void;
 }
 
 export class TlsReloader {
@@ -59,7 +62,7 @@ export class TlsReloader {
     }
     const print = fingerprint(pair);
     if (print === this.#loaded) return;
-    this.target.setSecureContext({ ...pair, minVersion: 'TLSv1.2' });
+    this.target.setSecureContext({ ...pair, minVersion: MIN_TLS_VERSION });
     this.#loaded = print;
     this.log.info({ cert: this.paths.cert }, 'serving certificate reloaded');
   }
