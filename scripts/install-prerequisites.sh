@@ -11,7 +11,7 @@ command -v etcd >/dev/null || packages+=(etcd-server)
 # kubectl from Debian only when none is installed: another kubectl may own /usr/bin/kubectl.
 command -v kubectl >/dev/null || packages+=(kubernetes-client)
 if [ "$scope" = all ]; then
-  # The kube-apiserver build (scripts/build-kube-apiserver.sh) and the kernel tests.
+  # The kube-apiserver build (scripts/build-kubernetes.sh) and the kernel tests.
   command -v go >/dev/null || packages+=(golang-go)
   command -v rsync >/dev/null || packages+=(rsync)
   command -v dpkg-source >/dev/null || packages+=(dpkg-dev)

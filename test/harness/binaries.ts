@@ -1,7 +1,7 @@
 /**
  * Finds the control plane's binaries the way controller-runtime's envtest does: TEST_ASSET_<NAME> names the file,
  * else KUBEBUILDER_ASSETS names a folder holding all three, else a default place. The default for kube-apiserver is
- * the cache that scripts/build-kube-apiserver.sh fills; etcd and kubectl are looked up on PATH.
+ * the cache that scripts/build-kubernetes.sh fills; etcd and kubectl are looked up on PATH.
  */
 import { execFileSync } from 'node:child_process';
 import { accessSync, constants, existsSync, statSync } from 'node:fs';
@@ -11,14 +11,14 @@ import { fileURLToPath } from 'node:url';
 
 export const KUBE_APISERVER_VERSION = 'v1.20.2';
 
-const BUILD_SCRIPT = join('scripts', 'build-kube-apiserver.sh');
+const BUILD_SCRIPT = join('scripts', 'build-kubernetes.sh');
 
-/** Where scripts/build-kube-apiserver.sh caches its binary; the two must agree (`||`, as the script's `:-`). */
+/** Where scripts/build-kubernetes.sh caches its binary; the two must agree (`||`, as the script's `:-`). */
 export function kubeApiserverCachePath(): string {
   const cacheRoot =
     process.env.MESH_INJECTOR_CACHE ||
     join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'mesh-injector');
-  return join(cacheRoot, `kube-apiserver-${KUBE_APISERVER_VERSION}`, 'kube-apiserver');
+  return join(cacheRoot, `kubernetes-${KUBE_APISERVER_VERSION}`, 'kube-apiserver');
 }
 
 export function findKubeApiserver(): string | undefined {
@@ -37,14 +37,14 @@ export function findKubectl(): string | undefined {
 
 /**
  * Returns the kube-apiserver binary's path. When there is none and `build` is set, runs
- * scripts/build-kube-apiserver.sh first (about 8 minutes on 2 cores), streaming its progress to stderr.
+ * scripts/build-kubernetes.sh first (about 20 minutes on 2 cores), streaming its progress to stderr.
  */
 export function ensureKubeApiserver(options: { build: boolean }): string {
   const found = findKubeApiserver();
   if (found !== undefined) return found;
   if (!options.build) {
     throw new Error(
-      `kube-apiserver ${KUBE_APISERVER_VERSION} is not built: run \`npm run build:apiserver\` ` +
+      `kube-apiserver ${KUBE_APISERVER_VERSION} is not built: run \`npm run build:kubernetes\` ` +
         `or set TEST_ASSET_KUBE_APISERVER or KUBEBUILDER_ASSETS`,
     );
   }
@@ -52,7 +52,7 @@ export function ensureKubeApiserver(options: { build: boolean }): string {
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const built = output.trim().split('\n').at(-1) ?? '';
+  const built = join(output.trim().split('\n').at(-1) ?? '', 'kube-apiserver');
   if (!isExecutableFile(built)) {
     throw new Error(`${BUILD_SCRIPT} printed ${JSON.stringify(built)}, which is not an executable file`);
   }

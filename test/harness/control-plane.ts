@@ -81,7 +81,7 @@ const CONTEXT_NAME = 'mesh-injector-test';
 export function controlPlaneRequirements(): Record<string, boolean> {
   const kubeApiserver = inCI() ? ensureKubeApiserver({ build: true }) : findKubeApiserver();
   return {
-    [`kube-apiserver ${KUBE_APISERVER_VERSION} (npm run build:apiserver)`]: kubeApiserver !== undefined,
+    [`kube-apiserver ${KUBE_APISERVER_VERSION} (npm run build:kubernetes)`]: kubeApiserver !== undefined,
     'etcd (apt-get install etcd-server)': findEtcd() !== undefined,
     kubectl: findKubectl() !== undefined,
   };

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds kube-apiserver from Debian bookworm's `kubernetes` source package with Debian's Go, and caches the
-# binary outside the repository, keyed by version. Prints the path of the cached binary on its last line.
+# Builds the Kubernetes binaries the project runs (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
+# kube-proxy) from Debian bookworm's `kubernetes` source package with Debian's Go, in one make, and caches them
+# outside the repository in one folder keyed by version. Prints that folder on its last line.
 #
 # Why the reflect2 swap: the vendored github.com/modern-go/reflect2 1.0.1 reads runtime internals that changed in
 # Go 1.18; an apiserver built with it crashes as soon as it applies a webhook's JSON patch. Debian's
@@ -9,15 +10,16 @@ set -euo pipefail
 
 version=1.20.2
 cache_root=${MESH_INJECTOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/mesh-injector}
-out_dir="$cache_root/kube-apiserver-v$version"
-binary="$out_dir/kube-apiserver"
+out_dir="$cache_root/kubernetes-v$version"
+commands=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy)
+stamp="$out_dir/.complete"
 reflect2_src=/usr/share/gocode/src/github.com/modern-go/reflect2
 
-log() { printf '[build-kube-apiserver] %s\n' "$*" >&2; }
+log() { printf '[build-kubernetes] %s\n' "$*" >&2; }
 
-if [ -x "$binary" ]; then
-  log "cached: $binary"
-  echo "$binary"
+if [ -f "$stamp" ]; then
+  log "cached: $out_dir"
+  echo "$out_dir"
   exit 0
 fi
 
@@ -28,9 +30,9 @@ if ! flock -n 9; then
   log "another build is running; waiting for it"
   flock 9
 fi
-if [ -x "$binary" ]; then
-  log "built by the other run: $binary"
-  echo "$binary"
+if [ -f "$stamp" ]; then
+  log "built by the other run: $out_dir"
+  echo "$out_dir"
   exit 0
 fi
 
@@ -68,7 +70,7 @@ ensure_packages() {
 ensure_deb_src
 ensure_packages
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/kube-apiserver-build.XXXXXX")
+work=$(mktemp -d "${TMPDIR:-/tmp}/kubernetes-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 
@@ -84,7 +86,8 @@ mkdir -p "$src/vendor/github.com/modern-go/reflect2"
 cp -r "$reflect2_src"/. "$src/vendor/github.com/modern-go/reflect2/"
 rm -f "$src/vendor/github.com/modern-go/reflect2/go.mod" "$src/vendor/github.com/modern-go/reflect2/go.sum"
 
-log "step 3/4: make WHAT=cmd/kube-apiserver (about 8 minutes on 2 cores)"
+what=$(printf 'cmd/%s ' "${commands[@]}")
+log "step 3/4: make WHAT=\"${what% }\" (about 20 minutes on 2 cores)"
 # GOPATH layout as debian/rules sets it up: the tree at $GOPATH/src/k8s.io/kubernetes.
 gopath="$work/gopath"
 mkdir -p "$gopath/src/k8s.io"
@@ -93,7 +96,7 @@ cd "$gopath/src/k8s.io/kubernetes"
 export GOPATH="$gopath" GO111MODULE=off GOFLAGS= GOCACHE="$work/gocache" GOPROXY=off
 export KUBE_GIT_VERSION="v$version" KUBE_GIT_TREE_STATE=clean KUBE_GIT_MAJOR=1 KUBE_GIT_MINOR=20
 (
-  make WHAT=cmd/kube-apiserver KUBE_VERBOSE=1 >"$work/make.log" 2>&1 &
+  make WHAT="${what% }" KUBE_VERBOSE=1 >"$work/make.log" 2>&1 &
   pid=$!
   start=$(date +%s)
   while kill -0 "$pid" 2>/dev/null; do
@@ -103,11 +106,13 @@ export KUBE_GIT_VERSION="v$version" KUBE_GIT_TREE_STATE=clean KUBE_GIT_MAJOR=1 K
   wait "$pid"
 ) || { tail -n 40 "$work/make.log" >&2; log "build failed"; exit 1; }
 
-built=$(find "$src/_output" -type f -name kube-apiserver -perm -u+x | head -n 1)
-[ -n "$built" ] || { tail -n 40 "$work/make.log" >&2; log "no kube-apiserver binary was produced"; exit 1; }
-
-log "step 4/4: caching $binary"
-cp "$built" "$binary.tmp"
-mv "$binary.tmp" "$binary"
-"$binary" --version >&2
-echo "$binary"
+log "step 4/4: caching ${commands[*]} in $out_dir"
+for command in "${commands[@]}"; do
+  built=$(find "$src/_output" -type f -name "$command" -perm -u+x | head -n 1)
+  [ -n "$built" ] || { tail -n 40 "$work/make.log" >&2; log "no $command binary was produced"; exit 1; }
+  cp "$built" "$out_dir/$command.tmp"
+  mv "$out_dir/$command.tmp" "$out_dir/$command"
+done
+"$out_dir/kube-apiserver" --version >&2
+touch "$stamp"
+echo "$out_dir"
