@@ -3,7 +3,7 @@
 #   docker build --target init -t ghcr.io/mesh-injector/mesh-iptables:0.1.0 .    (images.init in values.yaml)
 # test/dockerfile.test.ts checks what this file copies and runs against the repository.
 
-ARG NODE_MAJOR=20
+ARG NODE_MAJOR=24
 
 FROM node:${NODE_MAJOR}-bookworm-slim AS build
 WORKDIR /app
