@@ -90,9 +90,9 @@ describe('the Dockerfile', () => {
     expect(dockerfile.stages.map((s) => s.name)).toEqual(['build', 'webhook', 'init']);
   });
 
-  it('builds in node:20-bookworm-slim with npm ci, npm run build and npm prune --omit=dev', () => {
+  it('builds in node:24-bookworm-slim with npm ci, npm run build and npm prune --omit=dev', () => {
     const build = stage('build');
-    expect(build.base).toBe('node:20-bookworm-slim');
+    expect(build.base).toBe('node:24-bookworm-slim');
     const commands = args(build, 'RUN')
       .join(' && ')
       .split(/\s*&&\s*/);
