@@ -3,7 +3,7 @@
  *
  * Exit status: 0 even when figures miss their targets (each miss is printed as `MISSED target …` and recorded),
  * unless the webhook's memory grows more than 10% over 100 000 requests: then 1. A section that cannot run here
- * (not root, no iptables, no control plane, dist/init/main.js not built) is skipped with the reason; a section that
+ * (not root, no iptables, no control plane, the mesh-iptables bundle not built) is skipped with the reason; a section that
  * fails with an error makes the exit status 2, after the other sections have run.
  *
  * Sections: 1 webhook throughput and latency (autocannon in its own process against `mesh-injector serve` and a

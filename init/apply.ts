@@ -3,7 +3,6 @@
  * with the same rules changes nothing, different rules are replaced in one transaction per table, and when any
  * part fails every family goes back to how it was before the run.
  */
-import type { Logger } from 'pino';
 import {
   describeCommand,
   oneXtablesLockHolderAtATime,
@@ -17,31 +16,26 @@ import {
   type IpFamily,
   type IptablesBinary,
 } from './iptables-binary.js';
+import type { Log } from './log.js';
 import {
   builtInRulesWithoutJump,
   captureDifferences,
   describeCapture,
   hasCapture,
-  parseIptablesState,
-  renderCleanup,
-  renderReplace,
-  renderRollback,
-  ruleLine,
   rulesToVerify,
-  specArguments,
-  tableAtLine,
   unconfiguredInterfaceReturns,
-  type IptablesState,
-  type Rule,
-  type TableRule,
-} from './iptables-state.js';
+} from './capture-compare.js';
+import { renderCleanup, renderReplace, renderRollback } from './capture-edit.js';
+import { parseIptablesSave } from './iptables-save.js';
+import { renderRestoreText, tableAtLine } from './restore-text.js';
+import { ruleLine, specArguments, type IptablesState, type Rule, type TableRule } from './ruleset.js';
 
 export type { IpFamily } from './iptables-binary.js';
 
-/** iptables-restore input per family; `ipv6` absent means IPv6 is off and its rules are not touched. */
+/** The configured rules per family; `ipv6` absent means IPv6 is off and its rules are not touched. */
 export interface DesiredCapture {
-  ipv4: string;
-  ipv6?: string;
+  ipv4: IptablesState;
+  ipv6?: IptablesState;
 }
 
 export interface CaptureOptions {
@@ -51,7 +45,7 @@ export interface CaptureOptions {
   reconcile: boolean;
   /** Apply even when the configured rules are already in place (Istio's --force-apply). */
   forceApply: boolean;
-  logger: Logger;
+  logger: Log;
   /** How commands are run: the real runner unless given. */
   run?: CommandRunner;
   /**
@@ -153,7 +147,7 @@ async function applyPrepared(
  * Logs every prepared family's rules as `<x>tables-save` prints them, as Istio does when it exits, whatever the
  * outcome. Failing to read them is logged too, and changes nothing about the outcome.
  */
-async function logFinalState(families: readonly Family[], run: CommandRunner, log: Logger): Promise<void> {
+async function logFinalState(families: readonly Family[], run: CommandRunner, log: Log): Promise<void> {
   const finals = await Promise.allSettled(families.map((family) => run(family.binary.save, [])));
   families.forEach((family, index) => {
     const final = finals[index];
@@ -207,7 +201,7 @@ export async function cleanupCapture(desired: DesiredCapture, options: CaptureOp
   }
 }
 
-function configuredFamilies(desired: DesiredCapture): [IpFamily, string][] {
+function configuredFamilies(desired: DesiredCapture): [IpFamily, IptablesState][] {
   return desired.ipv6 === undefined
     ? [['ipv4', desired.ipv4]]
     : [
@@ -217,7 +211,7 @@ function configuredFamilies(desired: DesiredCapture): [IpFamily, string][] {
 }
 
 /**
- * Reads the configured texts, detects every family's binaries and reads its rules before anything is changed,
+ * Renders the configured rules, detects every family's binaries and reads its rules before anything is changed,
  * the families at the same time. Each family goes into `families` once its binaries are known and its rules read,
  * in order, so the caller can log the state of those even when a later family fails.
  */
@@ -227,18 +221,15 @@ async function prepareFamilies(
   run: CommandRunner,
   families: Family[],
 ): Promise<void> {
-  const parsed = configuredFamilies(desired).map(([family, text]) => {
-    try {
-      return { family, text, state: parseIptablesState(text, `the ${family} restore input`) };
-    } catch (error) {
-      throw new CaptureError(`${(error as Error).message}\nNothing was changed.`);
-    }
-  });
+  const parsed = configuredFamilies(desired).map(([family, state]) => ({
+    family,
+    state,
+    text: renderRestoreText(state),
+  }));
   const prepared = parsed.map((configured) => {
     const detection = detectIptablesBinary(configured.family, options.forceBinary, run);
-    const before = detection.then(({ binary, saved }) =>
-      saved === undefined ? readState(binary, run) : parseIptablesState(saved, `${binary.save} output`),
-    );
+    // The detection read the rules already; parsing them is all that is left.
+    const before = detection.then(({ binary, saved }) => parseIptablesSave(saved, `${binary.save} output`));
     return { ...configured, detection, before };
   });
   await Promise.allSettled(prepared.flatMap(({ detection, before }) => [detection, before]));
@@ -266,7 +257,7 @@ async function readState(binary: IptablesBinary, run: CommandRunner): Promise<Ip
       `${binary.family}: ${binary.save} failed (exit ${result.exitCode}): ${result.stderr.trim()}`,
     );
   }
-  return parseIptablesState(result.stdout, `${binary.save} output`);
+  return parseIptablesSave(result.stdout, `${binary.save} output`);
 }
 
 /**
@@ -351,12 +342,7 @@ async function presentRules(
   return rules.filter((_, index) => held[index]);
 }
 
-async function restore(
-  family: Family,
-  text: string,
-  run: CommandRunner,
-  log: Logger,
-): Promise<CommandResult> {
+async function restore(family: Family, text: string, run: CommandRunner, log: Log): Promise<CommandResult> {
   const args = ['--noflush', ...family.binary.lockArgs];
   log.info(
     { family: family.family, command: describeCommand(family.binary.restore, args), input: text },
@@ -381,7 +367,7 @@ function describeRestoreFailure(family: Family, text: string, result: CommandRes
  * Brings every family this run changed back to its state before the run, then reads it again to be sure.
  * Returns the sentence for the error message: that the rules were rolled back, or exactly what remains.
  */
-async function rollBack(touched: readonly Family[], run: CommandRunner, log: Logger): Promise<string> {
+async function rollBack(touched: readonly Family[], run: CommandRunner, log: Log): Promise<string> {
   if (touched.length === 0) return 'The capture rules in place before this run were not changed.';
   const failures: string[] = [];
   for (const family of touched) {

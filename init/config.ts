@@ -2,6 +2,7 @@
  * The validated configuration of one `mesh-iptables` run. Every string in it has passed a validator in
  * validate.ts, so the rule builder may paste it into iptables-restore text as istio-iptables does.
  */
+import type { LogFormat, LogLevel } from './log.js';
 
 /** Istio's interception modes; only TPROXY changes the rules (NONE and REDIRECT build the same rules). */
 export type InterceptionMode = 'REDIRECT' | 'TPROXY' | 'NONE';
@@ -80,8 +81,10 @@ export interface RunSettings {
   reconcile: boolean;
   skipRuleApply: boolean;
   forceIptablesBinary?: 'legacy' | 'nft';
-  /** pino level from --log_output_level's default scope. */
-  logLevel: 'silent' | 'fatal' | 'error' | 'warn' | 'info' | 'debug';
+  /** The level of --log_output_level's default scope. */
+  logLevel: LogLevel;
+  /** Plain text as istio-iptables prints it, or JSON lines (--log_as_json). */
+  logFormat: LogFormat;
   /** DRY_RUN_FILE_PATH: where a dry run writes Istio's golden-format transcript. */
   dryRunFilePath?: string;
 }

@@ -55,6 +55,7 @@ describe("istio-iptables' defaults", () => {
       reconcile: true,
       skipRuleApply: false,
       logLevel: 'info',
+      logFormat: 'text',
     });
   });
 });
@@ -167,9 +168,12 @@ describe('command-line syntax (pflag)', () => {
 
 describe('environment variables (Istio binding)', () => {
   it('every flag but -p and the logging flags binds UPPER_SNAKE of its long name', () => {
-    const bound = FLAGS.filter((spec) => spec.env.length > 0);
-    for (const spec of bound) expect(spec.env[0]).toBe(spec.name.toUpperCase().replaceAll('-', '_'));
-    expect(FLAGS.find((spec) => spec.name === 'envoy-port')?.env).toEqual([]);
+    const flags = Object.values(FLAGS).filter((spec) => spec.name !== undefined);
+    const bound = flags.filter((spec) => spec.env.length > 0);
+    expect(bound.length).toBeGreaterThan(25);
+    for (const spec of bound) expect(spec.env[0]).toBe(spec.name?.toUpperCase().replaceAll('-', '_'));
+    expect(FLAGS.proxyPort).toMatchObject({ name: 'envoy-port', env: [] });
+    expect(FLAGS.logLevel).toMatchObject({ name: 'log_output_level', env: [] });
   });
 
   it('an environment variable sets the value when the flag is absent', () => {
@@ -412,11 +416,13 @@ describe('invalid input: every problem names the flag or variable, the value and
 
   it('refuses the features it does not implement', () => {
     expect(problemsOf(['--run-validation'])).toEqual([
-      expect.stringContaining('--run-validation: not supported'),
+      '--run-validation: invalid value "true": --run-validation is not supported by mesh-iptables; use --run-validation=false',
     ]);
-    expect(problemsOf(['--cni-mode'])).toEqual([expect.stringContaining('--cni-mode: not supported')]);
-    expect(problemsOf(['--native-nftables'])).toEqual([
-      expect.stringContaining('--native-nftables: not supported'),
+    expect(problemsOf(['--cni-mode'])).toEqual([expect.stringContaining('--cni-mode is not supported')]);
+    expect(problemsOf([], { NATIVE_NFTABLES: 'true' })).toEqual([
+      expect.stringContaining(
+        'environment variable NATIVE_NFTABLES (--native-nftables): invalid value "true"',
+      ),
     ]);
     expect(problemsOf(['--network-namespace=/var/run/netns/x'])).toEqual([
       expect.stringContaining('--network-namespace: invalid value "/var/run/netns/x": not supported'),

@@ -5,6 +5,10 @@
  * ISTIO_DUAL_STACK). Flags follow pflag's syntax: `--name=value`, `--name value`, `-p 15001`, `-p15001`, `-p=15001`,
  * `--bool`, `--bool=false`.
  *
+ * Every input is declared once, in FLAGS: its names, variables, parser, default and help, under the field it sets.
+ * The table's type has one entry per field of `FlagValues`, each with a parser returning that field's type, and
+ * values are read by walking the table, never looked up by name, so no input can be misspelt into its default.
+ *
  * Unlike Istio, every value is validated here, and a malformed environment value is an error instead of being
  * silently ignored. All problems are collected, so one run reports them all.
  */
@@ -16,7 +20,7 @@ import {
   TPROXY_MARK,
   TPROXY_ROUTE_TABLE,
 } from '../common/constants.js';
-import type { CaptureConfig, DnsServers, RunSettings } from './config.js';
+import type { CaptureConfig, DnsServers, IpRanges, RunSettings } from './config.js';
 import {
   parseBool,
   parseDnsServers,
@@ -37,120 +41,439 @@ import {
   ValueProblem,
 } from './validate.js';
 
-interface FlagSpec {
-  name: string;
+/** What the command line and environment set, one field per input. */
+export interface FlagValues {
+  proxyPort: number;
+  inboundCapturePort: number;
+  inboundTunnelPort: number;
+  /** undefined: the uid of ENVOY_USER, else 1337. */
+  proxyUids: string[] | undefined;
+  /** undefined: the same as the proxy uids (Istio copies the -u string). */
+  proxyGids: string[] | undefined;
+  interceptionMode: CaptureConfig['interceptionMode'];
+  tproxyMark: number;
+  tproxyRouteTable: number;
+  inboundPorts: CaptureConfig['inboundPorts'];
+  inboundPortsExclude: string[];
+  excludeInterfaces: string[];
+  outboundIpRangesInclude: IpRanges;
+  outboundIpRangesExclude: IpRanges;
+  outboundPortsInclude: string[];
+  outboundPortsExclude: string[];
+  rerouteVirtualInterfaces: string[];
+  dryRun: boolean;
+  iptablesProbePort: number;
+  probeTimeoutMs: number;
+  skipRuleApply: boolean;
+  runValidation: false;
+  redirectDns: boolean;
+  dropInvalid: boolean;
+  dualStack: boolean;
+  captureAllDns: boolean;
+  networkNamespace: '';
+  cniMode: false;
+  reconcile: boolean;
+  cleanupOnly: boolean;
+  forceApply: boolean;
+  nativeNftables: false;
+  forceIptablesBinary: RunSettings['forceIptablesBinary'];
+  logLevel: RunSettings['logLevel'];
+  logAsJson: boolean;
+  /** undefined: detect from the interfaces. */
+  ipv6: boolean | undefined;
+  /** undefined: read /etc/resolv.conf if DNS capture needs servers. */
+  dnsServers: DnsServers | undefined;
+  help: boolean;
+  version: boolean;
+  ownerGroupsInclude: CaptureConfig['ownerGroupsInclude'];
+  ownerGroupsExclude: string[];
+  ipv4LoopbackCidr: string;
+  envoyUser: string;
+  dryRunFilePath: string | undefined;
+}
+
+export interface FlagSpec<T> {
+  /** The long name; absent for the variables Istio reads from the environment only. */
+  name?: string;
   short?: string;
-  bool: boolean;
+  /** A boolean flag: `--name` alone means true. */
+  bool?: boolean;
   /** Environment variables, later ones winning over earlier ones. */
   env: readonly string[];
-  /** undefined: "not given", for flags whose absence means "detect". */
-  defaultValue: string | undefined;
+  /** The value as given, or the default; throws ValueProblem for an invalid one. */
+  parse: (value: string) => T;
+  /** The text parsed when nothing sets the input; absent means "not given" (the field is undefined). */
+  default: undefined extends T ? string | undefined : string;
   help: string;
 }
 
-function flag(
-  name: string,
-  short: string | undefined,
-  defaultValue: string | undefined,
-  help: string,
-  options: { bool?: boolean; env?: readonly string[] } = {},
-): FlagSpec {
-  const spec: FlagSpec = {
-    name,
-    bool: options.bool ?? false,
-    env: options.env ?? [name.toUpperCase().replaceAll('-', '_')],
-    defaultValue,
-    help,
+export type FlagTable = { readonly [K in keyof FlagValues]: FlagSpec<FlagValues[K]> };
+
+/** UPPER_SNAKE of a long name: Istio's BindEnv. */
+const envOf = (name: string) => [name.toUpperCase().replaceAll('-', '_')];
+const ports = (value: string) => parsePortList(value);
+const unsupported =
+  (name: string) =>
+  (value: string): false => {
+    if (parseBool(value))
+      throw new ValueProblem(`--${name} is not supported by mesh-iptables`, `--${name}=false`);
+    return false;
   };
-  if (short !== undefined) spec.short = short;
-  return spec;
-}
+const listOr = (what: 'user' | 'group') => (value: string) => {
+  if (value === '') return undefined;
+  const items = parseOwnerList(value, what);
+  if (items.length === 0)
+    throw new ValueProblem(
+      `lists no ${what}`,
+      `at least one ${what} id or name, or an empty value for the default`,
+    );
+  return items;
+};
 
-const bool = { bool: true };
-const noEnv = { env: [] };
-
-/** istio-iptables' flags (tools/istio-iptables/pkg/cmd/root.go), then mesh-iptables' own. */
-export const FLAGS: readonly FlagSpec[] = [
-  flag('envoy-port', 'p', String(PORTS.outboundCapture), "Envoy's outbound listener port", noEnv),
-  flag('inbound-capture-port', 'z', String(PORTS.inboundCapture), "Envoy's inbound listener port"),
-  flag('inbound-tunnel-port', 'e', String(PORTS.inboundTunnel), 'HBONE tunnel port, never captured'),
-  flag('proxy-uid', 'u', '', `proxy uids, comma-separated (default: uid of $ENVOY_USER, else ${PROXY_UID})`),
-  flag('proxy-gid', 'g', '', 'proxy gids, comma-separated (default: the proxy uids)'),
-  flag('istio-inbound-interception-mode', 'm', '', 'REDIRECT or TPROXY'),
-  flag('istio-inbound-tproxy-mark', 't', String(TPROXY_MARK), 'packet mark for TPROXY'),
-  flag('istio-inbound-tproxy-route-table', 'r', String(TPROXY_ROUTE_TABLE), 'routing table for TPROXY'),
-  flag('istio-inbound-ports', 'b', '', 'inbound ports to capture: "*", a list, or empty for none'),
-  flag('istio-local-exclude-ports', 'd', '', 'inbound ports not captured when -b is "*"'),
-  flag('istio-exclude-interfaces', 'c', '', 'interfaces whose traffic is never captured'),
-  flag('istio-service-cidr', 'i', '', 'outbound CIDRs to capture: "*", a list, or empty for none'),
-  flag('istio-service-exclude-cidr', 'x', '', 'outbound CIDRs never captured'),
-  flag('istio-outbound-ports', 'q', '', 'outbound TCP ports always captured'),
-  flag('istio-local-outbound-ports-exclude', 'o', '', 'outbound ports never captured'),
-  flag('kube-virt-interfaces', 'k', '', 'virtual interfaces whose inbound traffic is treated as outbound'),
-  flag('dry-run', 'n', 'false', 'print the iptables-restore input and change nothing', bool),
-  flag('iptables-probe-port', undefined, String(PORTS.iptablesProbe), 'port for --run-validation'),
-  flag('probe-timeout', undefined, '5s', 'timeout for --run-validation'),
-  flag('skip-rule-apply', undefined, 'false', 'build the rules but do not apply them', bool),
-  flag('run-validation', undefined, 'false', 'not supported by mesh-iptables', bool),
-  flag('redirect-dns', undefined, 'false', 'capture DNS to the agent (15053)', {
+/** istio-iptables' flags (tools/istio-iptables/pkg/cmd/root.go) in its order, mesh-iptables' own, then Istio's
+ * environment-only variables (FillConfigFromEnvironment). */
+export const FLAGS: FlagTable = {
+  proxyPort: {
+    name: 'envoy-port',
+    short: 'p',
+    env: [],
+    parse: parseListenerPort,
+    default: String(PORTS.outboundCapture),
+    help: "Envoy's outbound listener port",
+  },
+  inboundCapturePort: {
+    name: 'inbound-capture-port',
+    short: 'z',
+    env: envOf('inbound-capture-port'),
+    parse: parseListenerPort,
+    default: String(PORTS.inboundCapture),
+    help: "Envoy's inbound listener port",
+  },
+  inboundTunnelPort: {
+    name: 'inbound-tunnel-port',
+    short: 'e',
+    env: envOf('inbound-tunnel-port'),
+    parse: parseListenerPort,
+    default: String(PORTS.inboundTunnel),
+    help: 'HBONE tunnel port, never captured',
+  },
+  proxyUids: {
+    name: 'proxy-uid',
+    short: 'u',
+    env: envOf('proxy-uid'),
+    parse: listOr('user'),
+    default: '',
+    help: `proxy uids, comma-separated; empty: the uid of $ENVOY_USER, else ${PROXY_UID}`,
+  },
+  proxyGids: {
+    name: 'proxy-gid',
+    short: 'g',
+    env: envOf('proxy-gid'),
+    parse: listOr('group'),
+    default: '',
+    help: 'proxy gids, comma-separated; empty: the proxy uids',
+  },
+  interceptionMode: {
+    name: 'istio-inbound-interception-mode',
+    short: 'm',
+    env: envOf('istio-inbound-interception-mode'),
+    parse: parseInterceptionMode,
+    default: '',
+    help: 'REDIRECT or TPROXY (empty: REDIRECT)',
+  },
+  tproxyMark: {
+    name: 'istio-inbound-tproxy-mark',
+    short: 't',
+    env: envOf('istio-inbound-tproxy-mark'),
+    parse: parseMark,
+    default: String(TPROXY_MARK),
+    help: 'packet mark for TPROXY',
+  },
+  tproxyRouteTable: {
+    name: 'istio-inbound-tproxy-route-table',
+    short: 'r',
+    env: envOf('istio-inbound-tproxy-route-table'),
+    parse: parseRouteTable,
+    default: String(TPROXY_ROUTE_TABLE),
+    help: 'routing table for TPROXY',
+  },
+  inboundPorts: {
+    name: 'istio-inbound-ports',
+    short: 'b',
+    env: envOf('istio-inbound-ports'),
+    parse: (value) => parsePortList(value, { wildcard: true }),
+    default: '',
+    help: 'inbound ports to capture: "*", a list, or empty for none',
+  },
+  inboundPortsExclude: {
+    name: 'istio-local-exclude-ports',
+    short: 'd',
+    env: envOf('istio-local-exclude-ports'),
+    parse: ports,
+    default: '',
+    help: 'inbound ports not captured when -b is "*"',
+  },
+  excludeInterfaces: {
+    name: 'istio-exclude-interfaces',
+    short: 'c',
+    env: envOf('istio-exclude-interfaces'),
+    parse: parseInterfaceList,
+    default: '',
+    help: 'interfaces whose traffic is never captured',
+  },
+  outboundIpRangesInclude: {
+    name: 'istio-service-cidr',
+    short: 'i',
+    env: envOf('istio-service-cidr'),
+    parse: (value) => parseIpRanges(value, { wildcard: true }),
+    default: '',
+    help: 'outbound CIDRs to capture: "*", a list, or empty for none',
+  },
+  outboundIpRangesExclude: {
+    name: 'istio-service-exclude-cidr',
+    short: 'x',
+    env: envOf('istio-service-exclude-cidr'),
+    parse: (value) => parseIpRanges(value, { wildcard: false }),
+    default: '',
+    help: 'outbound CIDRs never captured',
+  },
+  outboundPortsInclude: {
+    name: 'istio-outbound-ports',
+    short: 'q',
+    env: envOf('istio-outbound-ports'),
+    parse: ports,
+    default: '',
+    help: 'outbound TCP ports always captured',
+  },
+  outboundPortsExclude: {
+    name: 'istio-local-outbound-ports-exclude',
+    short: 'o',
+    env: envOf('istio-local-outbound-ports-exclude'),
+    parse: ports,
+    default: '',
+    help: 'outbound ports never captured',
+  },
+  rerouteVirtualInterfaces: {
+    name: 'kube-virt-interfaces',
+    short: 'k',
+    env: envOf('kube-virt-interfaces'),
+    parse: parseInterfaceList,
+    default: '',
+    help: 'virtual interfaces whose inbound traffic is treated as outbound',
+  },
+  dryRun: {
+    name: 'dry-run',
+    short: 'n',
+    bool: true,
+    env: envOf('dry-run'),
+    parse: parseBool,
+    default: 'false',
+    help: 'print the iptables-restore input and change nothing',
+  },
+  iptablesProbePort: {
+    name: 'iptables-probe-port',
+    env: envOf('iptables-probe-port'),
+    parse: parseListenerPort,
+    default: String(PORTS.iptablesProbe),
+    help: 'port for --run-validation (accepted, unused)',
+  },
+  probeTimeoutMs: {
+    name: 'probe-timeout',
+    env: envOf('probe-timeout'),
+    parse: parseDuration,
+    default: '5s',
+    help: 'timeout for --run-validation (accepted, unused)',
+  },
+  skipRuleApply: {
+    name: 'skip-rule-apply',
+    bool: true,
+    env: envOf('skip-rule-apply'),
+    parse: parseBool,
+    default: 'false',
+    help: 'build the rules but do not apply them',
+  },
+  runValidation: {
+    name: 'run-validation',
+    bool: true,
+    env: envOf('run-validation'),
+    parse: unsupported('run-validation'),
+    default: 'false',
+    help: 'not supported by mesh-iptables',
+  },
+  redirectDns: {
+    name: 'redirect-dns',
     bool: true,
     env: ['REDIRECT_DNS', 'ISTIO_META_DNS_CAPTURE'],
-  }),
-  flag('drop-invalid', undefined, 'false', 'drop packets in conntrack state INVALID', {
+    parse: parseBool,
+    default: 'false',
+    help: 'capture DNS to the agent (15053)',
+  },
+  dropInvalid: {
+    name: 'drop-invalid',
     bool: true,
     env: ['DROP_INVALID', 'INVALID_DROP'],
-  }),
-  flag('dual-stack', undefined, 'false', 'detect IPv6 from any address, not only the first', {
+    parse: parseBool,
+    default: 'false',
+    help: 'drop packets in conntrack state INVALID',
+  },
+  dualStack: {
+    name: 'dual-stack',
     bool: true,
     env: ['DUAL_STACK', 'ISTIO_DUAL_STACK'],
-  }),
-  flag(
-    'capture-all-dns',
-    undefined,
-    'false',
-    'capture all port 53 traffic, not only to resolv.conf servers',
-    bool,
-  ),
-  flag('network-namespace', undefined, '', 'not supported by mesh-iptables'),
-  flag('cni-mode', undefined, 'false', 'not supported by mesh-iptables', bool),
-  flag('reconcile', undefined, 'true', 'replace differing ISTIO_* state (Istio defaults to false)', bool),
-  flag('cleanup-only', undefined, 'false', 'remove the rules of this configuration and apply nothing', bool),
-  flag('force-apply', undefined, 'false', 'apply even if the rules look applied already', bool),
-  flag('native-nftables', undefined, 'false', 'not supported by mesh-iptables', bool),
-  flag('force-iptables-binary', undefined, '', 'legacy or nft (default: detect)'),
-  flag('log_output_level', undefined, 'default:info', 'scope:level pairs, e.g. default:info', noEnv),
-  flag('log_as_json', undefined, 'false', 'accepted for compatibility; logs are always JSON', {
-    ...bool,
-    ...noEnv,
-  }),
-  flag(
-    'ipv6',
-    undefined,
-    undefined,
-    'build IPv6 rules: true or false (default: detect); when given, nothing is detected',
-    {
-      ...bool,
-      ...noEnv,
+    parse: parseBool,
+    default: 'false',
+    help: 'detect IPv6 from any address, not only the first',
+  },
+  captureAllDns: {
+    name: 'capture-all-dns',
+    bool: true,
+    env: envOf('capture-all-dns'),
+    parse: parseBool,
+    default: 'false',
+    help: 'capture all port 53 traffic, not only to resolv.conf servers',
+  },
+  networkNamespace: {
+    name: 'network-namespace',
+    env: envOf('network-namespace'),
+    parse: (value) => {
+      if (value !== '')
+        throw new ValueProblem(
+          "not supported; run mesh-iptables inside the pod's network namespace instead",
+          'an empty value',
+        );
+      return '';
     },
-  ),
-  flag(
-    'dns-servers',
-    undefined,
-    undefined,
-    'DNS servers to capture, verbatim (default: /etc/resolv.conf unless --ipv6 is given)',
-    noEnv,
-  ),
-  flag('help', 'h', 'false', 'print this help', { ...bool, ...noEnv }),
-];
+    default: '',
+    help: 'not supported by mesh-iptables',
+  },
+  cniMode: {
+    name: 'cni-mode',
+    bool: true,
+    env: envOf('cni-mode'),
+    parse: unsupported('cni-mode'),
+    default: 'false',
+    help: 'not supported by mesh-iptables',
+  },
+  reconcile: {
+    name: 'reconcile',
+    bool: true,
+    env: envOf('reconcile'),
+    parse: parseBool,
+    default: 'true',
+    help: 'replace differing ISTIO_* state (Istio defaults to false)',
+  },
+  cleanupOnly: {
+    name: 'cleanup-only',
+    bool: true,
+    env: envOf('cleanup-only'),
+    parse: parseBool,
+    default: 'false',
+    help: 'remove the rules of this configuration and apply nothing',
+  },
+  forceApply: {
+    name: 'force-apply',
+    bool: true,
+    env: envOf('force-apply'),
+    parse: parseBool,
+    default: 'false',
+    help: 'apply even if the rules look applied already',
+  },
+  nativeNftables: {
+    name: 'native-nftables',
+    bool: true,
+    env: envOf('native-nftables'),
+    parse: unsupported('native-nftables'),
+    default: 'false',
+    help: 'not supported by mesh-iptables',
+  },
+  forceIptablesBinary: {
+    name: 'force-iptables-binary',
+    env: envOf('force-iptables-binary'),
+    parse: parseForcedBinary,
+    default: '',
+    help: 'legacy or nft (empty: detect)',
+  },
+  logLevel: {
+    name: 'log_output_level',
+    env: [],
+    parse: parseLogLevel,
+    default: 'default:info',
+    help: 'scope:level pairs; the default scope sets the level (debug, info, warn, error, none)',
+  },
+  logAsJson: {
+    name: 'log_as_json',
+    bool: true,
+    env: [],
+    parse: parseBool,
+    default: 'false',
+    help: 'log JSON lines instead of plain text',
+  },
+  ipv6: {
+    name: 'ipv6',
+    bool: true,
+    env: [],
+    parse: parseBool,
+    default: undefined,
+    help: 'build IPv6 rules: true or false (default: detect); when given, nothing is detected',
+  },
+  dnsServers: {
+    name: 'dns-servers',
+    env: [],
+    parse: parseDnsServers,
+    default: undefined,
+    help: 'DNS servers to capture, verbatim (default: /etc/resolv.conf unless --ipv6 is given)',
+  },
+  help: {
+    name: 'help',
+    short: 'h',
+    bool: true,
+    env: [],
+    parse: parseBool,
+    default: 'false',
+    help: 'print this help',
+  },
+  version: {
+    name: 'version',
+    bool: true,
+    env: [],
+    parse: parseBool,
+    default: 'false',
+    help: 'print the version of mesh-iptables and of Node.js',
+  },
+  ownerGroupsInclude: {
+    env: ['ISTIO_OUTBOUND_OWNER_GROUPS'],
+    parse: parseOwnerGroupsInclude,
+    default: '*',
+    help: 'groups whose outbound traffic is captured: "*" or names and gids',
+  },
+  ownerGroupsExclude: {
+    env: ['ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE'],
+    parse: (value) => parseOwnerList(value, 'group'),
+    default: '',
+    help: 'groups whose outbound traffic is not captured (when the include list is "*")',
+  },
+  ipv4LoopbackCidr: {
+    env: ['ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR'],
+    parse: parseLoopbackCidr,
+    default: IPV4_LOOPBACK_CIDR,
+    help: 'the IPv4 loopback destinations the rules exempt',
+  },
+  envoyUser: {
+    env: ['ENVOY_USER'],
+    parse: (value) => value,
+    default: PROXY_USER_NAME,
+    help: 'the user whose uid is the proxy uid when -u is empty',
+  },
+  dryRunFilePath: {
+    env: ['DRY_RUN_FILE_PATH'],
+    parse: (value) => (value === '' ? undefined : value),
+    default: undefined,
+    help: "where a dry run writes Istio's golden-format transcript",
+  },
+};
 
-/** Variables Istio reads from the environment only (FillConfigFromEnvironment). */
-export const ENV_ONLY = {
-  ownerGroupsInclude: 'ISTIO_OUTBOUND_OWNER_GROUPS',
-  ownerGroupsExclude: 'ISTIO_OUTBOUND_OWNER_GROUPS_EXCLUDE',
-  ipv4LoopbackCidr: 'ISTIO_OUTBOUND_IPV4_LOOPBACK_CIDR',
-  envoyUser: 'ENVOY_USER',
-  dryRunFilePath: 'DRY_RUN_FILE_PATH',
-} as const;
+type AnyFlag = FlagSpec<unknown>;
+const FLAG_ENTRIES = Object.entries(FLAGS) as [keyof FlagValues, AnyFlag][];
 
 export interface Problem {
   /** The flag or environment variable, as a user would look for it. */
@@ -168,7 +491,8 @@ export function describeProblem(problem: Problem): string {
 }
 
 /** Where a value came from, named for messages. */
-function flagSource(spec: FlagSpec): string {
+function flagSource(spec: AnyFlag): string {
+  if (spec.name === undefined) return `environment variable ${spec.env.join(', ')}`;
   return spec.short === undefined ? `--${spec.name}` : `--${spec.name} (-${spec.short})`;
 }
 
@@ -179,13 +503,17 @@ interface SourcedValue {
 
 export type Environment = Readonly<Record<string, string | undefined>>;
 
-/** pflag's parse: the last occurrence of a flag wins; one leading "istio-iptables" (Istio's subcommand) is ignored. */
-function readArgv(argv: readonly string[]): { given: Map<string, SourcedValue>; problems: Problem[] } {
-  const byName = new Map(FLAGS.map((spec) => [spec.name, spec]));
-  const byShort = new Map(FLAGS.filter((spec) => spec.short).map((spec) => [spec.short, spec]));
-  const given = new Map<string, SourcedValue>();
+/**
+ * pflag's parse: the last occurrence of a flag wins. A leading `istio-iptables` (the pilot-agent subcommand that
+ * Istio's own template passes) is ignored, so Istio's `args: [istio-iptables, -p, 15001, ...]` runs as is.
+ */
+function readArgv(argv: readonly string[]): { given: Map<AnyFlag, SourcedValue>; problems: Problem[] } {
+  const flags = FLAG_ENTRIES.map(([, spec]) => spec);
+  const byName = new Map(flags.filter((spec) => spec.name).map((spec) => [spec.name, spec]));
+  const byShort = new Map(flags.filter((spec) => spec.short).map((spec) => [spec.short, spec]));
+  const given = new Map<AnyFlag, SourcedValue>();
   const problems: Problem[] = [];
-  const set = (spec: FlagSpec, value: string) => given.set(spec.name, { value, source: flagSource(spec) });
+  const set = (spec: AnyFlag, value: string) => given.set(spec, { value, source: flagSource(spec) });
   const args = argv[0] === 'istio-iptables' ? argv.slice(1) : [...argv];
 
   for (let i = 0; i < args.length; i++) {
@@ -263,69 +591,43 @@ function unexpectedArgument(arg: string): Problem {
 }
 
 /**
- * The value of each flag: the command line, else the winning environment variable, else the default. An empty
+ * The text of an input: the command line, else the winning environment variable, else the default. An empty
  * environment variable of a boolean flag counts as unset (Istio ignores it; ParseBool fails on "").
  */
-function resolveFlags(argv: readonly string[], env: Environment) {
+function sourcedValue(
+  spec: AnyFlag,
+  given: Map<AnyFlag, SourcedValue>,
+  env: Environment,
+): SourcedValue | undefined {
+  const fromArgv = given.get(spec);
+  if (fromArgv !== undefined) return fromArgv;
+  for (const name of [...spec.env].reverse()) {
+    const value = env[name];
+    if (value === undefined || (spec.bool && value === '')) continue;
+    const source =
+      spec.name === undefined
+        ? `environment variable ${name}`
+        : `environment variable ${name} (${flagSource(spec)})`;
+    return { value, source };
+  }
+  return spec.default === undefined ? undefined : { value: spec.default, source: flagSource(spec) };
+}
+
+/** Every input's value, parsed; or every problem with the command line and the environment. */
+export function parseFlags(
+  argv: readonly string[],
+  env: Environment,
+): { ok: true; values: FlagValues } | { ok: false; problems: Problem[] } {
   const { given, problems } = readArgv(argv);
-  const values = new Map<string, SourcedValue | undefined>();
-  for (const spec of FLAGS) {
-    const fromEnv = [...spec.env]
-      .reverse()
-      .map((name) => ({ name, value: env[name] }))
-      .find(({ value }) => value !== undefined && !(spec.bool && value === ''));
-    const value =
-      given.get(spec.name) ??
-      (fromEnv === undefined
-        ? undefined
-        : {
-            value: fromEnv.value ?? '',
-            source: `environment variable ${fromEnv.name} (${flagSource(spec)})`,
-          });
-    values.set(
-      spec.name,
-      value ??
-        (spec.defaultValue === undefined
-          ? undefined
-          : { value: spec.defaultValue, source: flagSource(spec) }),
-    );
-  }
-  return { values, problems };
-}
-
-/** What the command line and environment say, before the host is consulted (user lookup, interfaces, resolv.conf). */
-export interface Settings {
-  capture: Omit<CaptureConfig, 'proxyUids' | 'proxyGids' | 'ipv6' | 'dnsServers'>;
-  /** undefined: the uid of ENVOY_USER, else 1337. */
-  proxyUids: string[] | undefined;
-  /** undefined: the same as the proxy uids (Istio copies the -u string). */
-  proxyGids: string[] | undefined;
-  envoyUser: string;
-  /** undefined: detect from the interfaces. */
-  ipv6: boolean | undefined;
-  dualStack: boolean;
-  /** undefined: read /etc/resolv.conf if DNS capture needs servers. */
-  dnsServers: DnsServers | undefined;
-  run: RunSettings;
-  help: boolean;
-}
-
-export type SettingsResult = { ok: true; settings: Settings } | { ok: false; problems: Problem[] };
-
-export const DEFAULT_PROXY_UID = String(PROXY_UID);
-
-export function parseSettings(argv: readonly string[], env: Environment): SettingsResult {
-  const { values, problems } = resolveFlags(argv, env);
-
-  /** Runs a parser on a flag's value, turning a ValueProblem into a Problem naming the flag and value. */
-  function read<T>(name: string, parse: (value: string) => T, fallback: T): T {
-    const sourced = values.get(name);
-    if (sourced === undefined) return fallback;
-    return attempt(sourced, parse, fallback);
-  }
-  function attempt<T>(sourced: SourcedValue, parse: (value: string) => T, fallback: T): T {
+  const values: Partial<Record<keyof FlagValues, unknown>> = {};
+  for (const [field, spec] of FLAG_ENTRIES) {
+    const sourced = sourcedValue(spec, given, env);
+    if (sourced === undefined) {
+      values[field] = undefined;
+      continue;
+    }
     try {
-      return parse(sourced.value);
+      values[field] = spec.parse(sourced.value);
     } catch (error) {
       if (!(error instanceof ValueProblem)) throw error;
       problems.push({
@@ -334,125 +636,105 @@ export function parseSettings(argv: readonly string[], env: Environment): Settin
         reason: error.reason,
         accepted: error.accepted,
       });
-      return fallback;
     }
   }
-  function readEnv<T>(name: string, defaultValue: string, parse: (value: string) => T, fallback: T): T {
-    return attempt(
-      { value: env[name] ?? defaultValue, source: `environment variable ${name}` },
-      parse,
-      fallback,
-    );
-  }
-  const flagOn = (name: string) => read(name, parseBool, false);
-  const optionalList = <T>(name: string, parse: (value: string) => T): T | undefined =>
-    values.get(name)?.value === '' ? undefined : read<T | undefined>(name, parse, undefined);
+  return problems.length > 0 ? { ok: false, problems } : { ok: true, values: values as FlagValues };
+}
 
-  const none = { wildcard: false, ipv4: [], ipv6: [], hasLoopback: false };
-  const capture: Settings['capture'] = {
-    proxyPort: read('envoy-port', parseListenerPort, PORTS.outboundCapture),
-    inboundCapturePort: read('inbound-capture-port', parseListenerPort, PORTS.inboundCapture),
-    inboundTunnelPort: read('inbound-tunnel-port', parseListenerPort, PORTS.inboundTunnel),
-    interceptionMode: read('istio-inbound-interception-mode', parseInterceptionMode, 'REDIRECT'),
-    tproxyMark: read('istio-inbound-tproxy-mark', parseMark, TPROXY_MARK),
-    tproxyRouteTable: read('istio-inbound-tproxy-route-table', parseRouteTable, TPROXY_ROUTE_TABLE),
-    inboundPorts: read('istio-inbound-ports', (v) => parsePortList(v, { wildcard: true }), []),
-    inboundPortsExclude: read('istio-local-exclude-ports', (v) => parsePortList(v), []),
-    excludeInterfaces: read('istio-exclude-interfaces', parseInterfaceList, []),
-    rerouteVirtualInterfaces: read('kube-virt-interfaces', parseInterfaceList, []),
-    outboundIpRangesInclude: read('istio-service-cidr', (v) => parseIpRanges(v, { wildcard: true }), none),
-    outboundIpRangesExclude: read(
-      'istio-service-exclude-cidr',
-      (v) => parseIpRanges(v, { wildcard: false }),
-      none,
-    ),
-    outboundPortsInclude: read('istio-outbound-ports', (v) => parsePortList(v), []),
-    outboundPortsExclude: read('istio-local-outbound-ports-exclude', (v) => parsePortList(v), []),
-    ownerGroupsInclude: readEnv(ENV_ONLY.ownerGroupsInclude, '*', parseOwnerGroupsInclude, '*'),
-    ownerGroupsExclude: readEnv(ENV_ONLY.ownerGroupsExclude, '', (v) => parseOwnerList(v, 'group'), []),
-    ipv4LoopbackCidr: readEnv(
-      ENV_ONLY.ipv4LoopbackCidr,
-      IPV4_LOOPBACK_CIDR,
-      parseLoopbackCidr,
-      IPV4_LOOPBACK_CIDR,
-    ),
-    redirectDns: flagOn('redirect-dns'),
-    captureAllDns: flagOn('capture-all-dns'),
-    dropInvalid: flagOn('drop-invalid'),
-  };
+/** What the command line and environment say, before the host is consulted (user lookup, interfaces, resolv.conf). */
+export interface Settings {
+  capture: Omit<CaptureConfig, 'proxyUids' | 'proxyGids' | 'ipv6' | 'dnsServers'>;
+  proxyUids: FlagValues['proxyUids'];
+  proxyGids: FlagValues['proxyGids'];
+  envoyUser: string;
+  ipv6: FlagValues['ipv6'];
+  dualStack: boolean;
+  dnsServers: FlagValues['dnsServers'];
+  run: RunSettings;
+  help: boolean;
+  version: boolean;
+}
 
-  const proxyUids = optionalList('proxy-uid', (v) => nonEmpty(parseOwnerList(v, 'user'), 'user'));
-  const proxyGids = optionalList('proxy-gid', (v) => nonEmpty(parseOwnerList(v, 'group'), 'group'));
-  read('iptables-probe-port', parseListenerPort, 0);
-  read('probe-timeout', parseDuration, 0);
-  for (const name of ['run-validation', 'cni-mode', 'native-nftables']) {
-    if (flagOn(name))
-      problems.push({
-        source: `--${name}`,
-        reason: 'not supported by mesh-iptables',
-        accepted: `--${name}=false`,
-      });
-  }
-  const namespace = values.get('network-namespace');
-  if (namespace !== undefined && namespace.value !== '') {
-    problems.push({
-      source: namespace.source,
-      value: namespace.value,
-      reason: "not supported; run mesh-iptables inside the pod's network namespace instead",
-      accepted: 'an empty value',
-    });
-  }
+export type SettingsResult = { ok: true; settings: Settings } | { ok: false; problems: Problem[] };
 
+export const DEFAULT_PROXY_UID = String(PROXY_UID);
+
+export function parseSettings(argv: readonly string[], env: Environment): SettingsResult {
+  const parsed = parseFlags(argv, env);
+  if (!parsed.ok) return parsed;
+  const v = parsed.values;
   const run: RunSettings = {
-    dryRun: flagOn('dry-run'),
-    cleanupOnly: flagOn('cleanup-only'),
-    forceApply: flagOn('force-apply'),
-    reconcile: flagOn('reconcile'),
-    skipRuleApply: flagOn('skip-rule-apply'),
-    logLevel: read('log_output_level', parseLogLevel, 'info'),
+    dryRun: v.dryRun,
+    cleanupOnly: v.cleanupOnly,
+    forceApply: v.forceApply,
+    reconcile: v.reconcile,
+    skipRuleApply: v.skipRuleApply,
+    logLevel: v.logLevel,
+    logFormat: v.logAsJson ? 'json' : 'text',
   };
-  const forced = read('force-iptables-binary', parseForcedBinary, undefined);
-  if (forced !== undefined) run.forceIptablesBinary = forced;
-  const dryRunFile = env[ENV_ONLY.dryRunFilePath];
-  if (dryRunFile !== undefined && dryRunFile !== '') run.dryRunFilePath = dryRunFile;
-  flagOn('log_as_json');
-
+  if (v.forceIptablesBinary !== undefined) run.forceIptablesBinary = v.forceIptablesBinary;
+  if (v.dryRunFilePath !== undefined) run.dryRunFilePath = v.dryRunFilePath;
   const settings: Settings = {
-    capture,
-    proxyUids,
-    proxyGids,
-    envoyUser: env[ENV_ONLY.envoyUser] ?? PROXY_USER_NAME,
-    ipv6: read<boolean | undefined>('ipv6', parseBool, undefined),
-    dualStack: flagOn('dual-stack'),
-    dnsServers: read<DnsServers | undefined>('dns-servers', parseDnsServers, undefined),
+    capture: {
+      proxyPort: v.proxyPort,
+      inboundCapturePort: v.inboundCapturePort,
+      inboundTunnelPort: v.inboundTunnelPort,
+      interceptionMode: v.interceptionMode,
+      tproxyMark: v.tproxyMark,
+      tproxyRouteTable: v.tproxyRouteTable,
+      inboundPorts: v.inboundPorts,
+      inboundPortsExclude: v.inboundPortsExclude,
+      excludeInterfaces: v.excludeInterfaces,
+      rerouteVirtualInterfaces: v.rerouteVirtualInterfaces,
+      outboundIpRangesInclude: v.outboundIpRangesInclude,
+      outboundIpRangesExclude: v.outboundIpRangesExclude,
+      outboundPortsInclude: v.outboundPortsInclude,
+      outboundPortsExclude: v.outboundPortsExclude,
+      ownerGroupsInclude: v.ownerGroupsInclude,
+      ownerGroupsExclude: v.ownerGroupsExclude,
+      ipv4LoopbackCidr: v.ipv4LoopbackCidr,
+      redirectDns: v.redirectDns,
+      captureAllDns: v.captureAllDns,
+      dropInvalid: v.dropInvalid,
+    },
+    proxyUids: v.proxyUids,
+    proxyGids: v.proxyGids,
+    envoyUser: v.envoyUser,
+    ipv6: v.ipv6,
+    dualStack: v.dualStack,
+    dnsServers: v.dnsServers,
     run,
-    help: flagOn('help'),
+    help: v.help,
+    version: v.version,
   };
-  return problems.length > 0 ? { ok: false, problems } : { ok: true, settings };
+  return { ok: true, settings };
 }
 
-function nonEmpty(items: string[], what: 'user' | 'group'): string[] {
-  if (items.length === 0) {
-    throw new ValueProblem(
-      `lists no ${what}`,
-      `at least one ${what} id or name, or an empty value for the default`,
-    );
-  }
-  return items;
-}
-
+/** `--help`, generated from FLAGS: every flag with its default and environment variables. */
 export function usage(): string {
-  const lines = FLAGS.map((spec) => {
-    const names = spec.short === undefined ? `    --${spec.name}` : `-${spec.short}, --${spec.name}`;
-    const env = spec.env.length > 0 ? ` [env ${spec.env.join(', ')}]` : '';
-    return `  ${names.padEnd(44)} ${spec.help}${env}`;
-  });
+  const entries = FLAG_ENTRIES.map(([, spec]) => spec);
+  const describe = (spec: AnyFlag) => {
+    const value =
+      spec.default === undefined ? '' : ` (default ${spec.default === '' ? 'empty' : quote(spec.default)})`;
+    return `${spec.help}${value}`;
+  };
+  const flagLines = entries
+    .filter((spec) => spec.name !== undefined)
+    .map((spec) => {
+      const names = spec.short === undefined ? `    --${spec.name}` : `-${spec.short}, --${spec.name}`;
+      const env = spec.env.length > 0 ? ` [env ${spec.env.join(', ')}]` : '';
+      return `  ${names.padEnd(44)} ${describe(spec)}${env}`;
+    });
+  const envLines = entries
+    .filter((spec) => spec.name === undefined)
+    .map((spec) => `  ${spec.env.join(', ').padEnd(44)} ${describe(spec)}`);
   return [
-    'Usage: mesh-iptables [flags]',
+    'Usage: mesh-iptables [istio-iptables] [flags]',
     "Programs a pod's traffic capture rules; a drop-in for Istio's istio-iptables.",
     '',
-    ...lines,
+    ...flagLines,
     '',
-    `Environment only: ${Object.values(ENV_ONLY).join(', ')}.`,
+    'Environment only:',
+    ...envLines,
   ].join('\n');
 }

@@ -7,6 +7,7 @@ import {
   IptablesBinaryError,
   lockArgsFor,
   parseSaveVersion,
+  PROBE_INPUT,
 } from './iptables-binary.js';
 
 /** How one installed binary set behaves in the simulated machine. */
@@ -17,8 +18,6 @@ interface Installed {
   rules?: string;
   /** The kernel refuses the probe rule (no kernel support for this backend). */
   noKernelSupport?: boolean;
-  /** Deleting the probe rule fails. */
-  deleteFails?: boolean;
 }
 
 /**
@@ -27,9 +26,11 @@ interface Installed {
  */
 function machine(installed: Record<string, Installed>): { run: CommandRunner; commands: string[] } {
   const commands: string[] = [];
-  const run: CommandRunner = (file, args) => {
-    commands.push([file, ...args].join(' '));
-    const set = installed[file.replace(/-save$/, '')];
+  const run: CommandRunner = (file, args, options) => {
+    commands.push(
+      [file, ...args].join(' ') + (options?.input === undefined ? '' : ` < ${JSON.stringify(options.input)}`),
+    );
+    const set = installed[file.replace(/-(save|restore)$/, '')];
     if (set === undefined)
       return Promise.resolve({ exitCode: 127, stdout: '', stderr: `${file}: not found` });
     if (file.endsWith('-save')) {
@@ -47,13 +48,6 @@ function machine(installed: Record<string, Installed>): { run: CommandRunner; co
         exitCode: 3,
         stdout: '',
         stderr: `${file}: Table does not exist (do you need to insmod?)`,
-      });
-    }
-    if (set.deleteFails && args.includes('-D')) {
-      return Promise.resolve({
-        exitCode: 1,
-        stdout: '',
-        stderr: `${file}: Bad rule (does a matching rule exist?)`,
       });
     }
     return Promise.resolve({ exitCode: 0, stdout: '', stderr: '' });
@@ -82,14 +76,18 @@ describe('detectIptablesBinary', () => {
       version: '1.8.9',
       lockArgs: ['--wait=30'],
     });
-    // Istio's probe: save, version, a rule that matches nothing added and deleted again, with --wait=30 on
-    // legacy's write commands only. Nft is not probed: once legacy is chosen, its answer cannot change the choice.
-    expect(commands).toEqual([
-      'iptables-legacy-save',
-      'iptables-legacy-save --version',
-      'iptables-legacy -t nat -A INPUT -p 255 -j RETURN --wait=30',
-      'iptables-legacy -t nat -D INPUT -p 255 -j RETURN --wait=30',
-    ]);
+    // Istio's probe: save, version, a rule that matches nothing added and deleted again (one restore
+    // transaction), with --wait=30 on legacy's write command only. Nft's reads started alongside legacy's, but
+    // nothing is written with nft: once legacy is chosen, its answer cannot change the choice.
+    expect(commands.sort()).toEqual(
+      [
+        'iptables-legacy-save',
+        'iptables-legacy-save --version',
+        `iptables-legacy-restore --noflush --wait=30 < ${JSON.stringify(PROBE_INPUT)}`,
+        'iptables-nft-save',
+        'iptables-nft-save --version',
+      ].sort(),
+    );
   });
 
   it('takes nft when legacy holds no rules, even if a probe left an empty legacy table behind', async () => {
@@ -103,14 +101,15 @@ describe('detectIptablesBinary', () => {
       backend: 'nft',
       lockArgs: [],
     });
-    // Legacy without rules cannot be chosen, so the rest of its probe is not run; nft's probe takes no lock.
+    // Legacy without rules cannot be chosen, so the rest of its probe is not run; nft's reads start at once, with
+    // legacy's, and its probe is one restore that takes no lock. Four processes, two of them one after the other.
     expect(commands).toEqual([
       'ip6tables-legacy-save',
       'ip6tables-nft-save',
       'ip6tables-nft-save --version',
-      'ip6tables-nft -t nat -A INPUT -p 255 -j RETURN',
-      'ip6tables-nft -t nat -D INPUT -p 255 -j RETURN',
+      `ip6tables-nft-restore --noflush < ${JSON.stringify(PROBE_INPUT)}`,
     ]);
+    expect(PROBE_INPUT).toBe('*nat\n-A INPUT -p 255 -j RETURN\n-D INPUT -p 255 -j RETURN\nCOMMIT\n');
   });
 
   it('falls back to plain iptables, reading its backend from its version', async () => {
@@ -140,8 +139,8 @@ describe('detectIptablesBinary', () => {
     expect(error).toBeInstanceOf(IptablesBinaryError);
     expect((error as Error).message).toBe(
       'no usable iptables binary for ipv4 (FORCE_IPTABLES_BINARY=nft):\n' +
-        '  iptables-nft: iptables-nft -t nat -A INPUT -p 255 -j RETURN failed (exit 3): ' +
-        'iptables-nft: Table does not exist (do you need to insmod?)\n' +
+        '  iptables-nft: iptables-nft-restore --noflush of the test rule "-p 255 -j RETURN" in nat INPUT failed (exit 3): ' +
+        'iptables-nft-restore: Table does not exist (do you need to insmod?)\n' +
         'fix: install iptables (Debian\'s "iptables" package provides both backends) or unset FORCE_IPTABLES_BINARY',
     );
   });
@@ -167,7 +166,7 @@ describe('detectIptablesBinary', () => {
       version: '0.0.0',
       lockArgs: [],
     });
-    expect(commands).toContain('iptables-legacy -t nat -A INPUT -p 255 -j RETURN');
+    expect(commands).toContain(`iptables-legacy-restore --noflush < ${JSON.stringify(PROBE_INPUT)}`);
   });
 });
 
@@ -180,11 +179,12 @@ describe('the rules read by the probe', () => {
     });
   });
 
-  it('are left out when the test rule could not be deleted, since the rules then differ', async () => {
-    const { run } = machine({ 'iptables-nft': { ...NFT, rules: RULES, deleteFails: true } });
-    const detection = await detectIptablesBinary('ipv4', 'nft', run);
-    expect(detection.binary.command).toBe('iptables-nft');
-    expect(detection).not.toHaveProperty('saved');
+  it('are read before the probe writes anything', async () => {
+    const { run, commands } = machine({ 'iptables-nft': { ...NFT, rules: RULES } });
+    expect(await detectIptablesBinary('ipv4', 'nft', run)).toMatchObject({ saved: RULES });
+    expect(commands.indexOf('iptables-nft-save')).toBeLessThan(
+      commands.findIndex((command) => command.startsWith('iptables-nft-restore')),
+    );
   });
 });
 

@@ -51,14 +51,14 @@ export function hasExistingRules(saveOutput: string): boolean {
   return /^-A /m.test(saveOutput);
 }
 
-/** The chosen binaries, and the rules `<command>-save` printed when the probe left them as they were. */
+/** The chosen binaries, and the rules `<command>-save` printed before the probe. */
 export interface Detection {
   binary: IptablesBinary;
   /**
-   * The save output read before the test rule, when the rule was deleted again: the rules as they are now, but for
-   * an empty nat table the probe may have created, which no decision depends on. Absent when the delete failed.
+   * The save output read before the probe: the rules as they are now, but for an empty nat table the probe may
+   * have created, which no decision depends on.
    */
-  saved?: string;
+  saved: string;
 }
 
 type Probe = { usable: true; detection: Detection } | { usable: false; reason: string };
@@ -67,36 +67,54 @@ function saveFailure(save: string, dump: CommandResult): string {
   return `${save} failed (exit ${dump.exitCode}): ${dump.stderr.trim()}`;
 }
 
+/** What the probe writes: Istio's test rule, which matches nothing (protocol 255), added and deleted again. */
+const TEST_RULE = '-p 255 -j RETURN';
+export const PROBE_INPUT = `*nat\n-A INPUT ${TEST_RULE}\n-D INPUT ${TEST_RULE}\nCOMMIT\n`;
+
+/** A binary's two reads, `<command>-save` and `<command>-save --version`, started at once. */
+export interface SaveReads {
+  dump: Promise<CommandResult>;
+  version: Promise<CommandResult>;
+}
+
+export function startSaveReads(command: string, run: CommandRunner): SaveReads {
+  const save = `${command}-save`;
+  return { dump: run(save, []), version: run(save, ['--version']) };
+}
+
 /**
  * Istio's `shouldUseBinaryForCurrentContext`: `<command>-save` must run, its `--version` gives backend and version,
- * and a rule that matches nothing (protocol 255) must be accepted in nat INPUT; it is deleted again at once. The
- * two reads run at the same time; `saved` is the `<command>-save` output when the caller has read it already.
+ * and the kernel must take a rule that matches nothing (protocol 255) in nat INPUT. Istio adds the rule with
+ * `<command> -A` and deletes it with `-D`; here both are one `<command>-restore --noflush` transaction, one process
+ * instead of two, which leaves the rules as they were even when it fails half way.
  */
 export async function probeBinary(
   family: IpFamily,
   command: string,
   run: CommandRunner,
-  saved?: CommandResult,
+  reads: SaveReads = startSaveReads(command, run),
 ): Promise<Probe> {
   const save = `${command}-save`;
-  const [dump, versionRun] = await Promise.all([saved ?? run(save, []), run(save, ['--version'])]);
+  const [dump, versionRun] = await Promise.all([reads.dump, reads.version]);
   if (dump.exitCode !== 0) return { usable: false, reason: saveFailure(save, dump) };
   const detected = (versionRun.exitCode === 0 && parseSaveVersion(versionRun.stdout + versionRun.stderr)) || {
     backend: 'legacy' as const,
     version: '0.0.0',
   };
   const lockArgs = lockArgsFor(detected.backend, detected.version);
-  const testRule = ['-t', 'nat', '-A', 'INPUT', '-p', '255', '-j', 'RETURN'];
-  const added = await run(command, [...testRule, ...lockArgs]);
-  if (added.exitCode !== 0 || added.stderr.includes('does not exist')) {
+  const restore = `${command}-restore`;
+  const probeArgs = ['--noflush', ...lockArgs];
+  const probe = await run(restore, probeArgs, { input: PROBE_INPUT });
+  if (probe.exitCode !== 0 || probe.stderr.includes('does not exist')) {
     return {
       usable: false,
-      reason: `${describeCommand(command, testRule)} failed (exit ${added.exitCode}): ${added.stderr.trim()}`,
+      reason:
+        `${describeCommand(restore, probeArgs)} of the test rule "${TEST_RULE}" in nat INPUT failed ` +
+        `(exit ${probe.exitCode}): ${probe.stderr.trim()}`,
     };
   }
-  const deleted = await run(command, [...testRule.map((word) => (word === '-A' ? '-D' : word)), ...lockArgs]);
-  const binary = { family, command, save, restore: `${command}-restore`, ...detected, lockArgs };
-  return { usable: true, detection: deleted.exitCode === 0 ? { binary, saved: dump.stdout } : { binary } };
+  const binary = { family, command, save, restore, ...detected, lockArgs };
+  return { usable: true, detection: { binary, saved: dump.stdout } };
 }
 
 export class IptablesBinaryError extends Error {}
@@ -104,9 +122,10 @@ export class IptablesBinaryError extends Error {}
 /**
  * Chooses the binaries for one family as Istio does: with `force` only `<x>tables-<force>`; otherwise
  * `<x>tables-legacy` if it is usable and already holds rules in this namespace, else `<x>tables-nft` if usable,
- * else plain `<x>tables`. Legacy's save output comes first: when it holds no rules, legacy cannot be chosen
- * whatever the rest of its probe says, so the rest is not run. Throws IptablesBinaryError naming every candidate
- * tried and why it failed.
+ * else plain `<x>tables`. Legacy's save output decides first: when it holds no rules, legacy cannot be chosen
+ * whatever the rest of its probe says, so the rest is not run. Nft's two reads start together with legacy's, since
+ * reading changes nothing and nft is the usual answer. Throws IptablesBinaryError naming every candidate tried and
+ * why it failed.
  */
 export async function detectIptablesBinary(
   family: IpFamily,
@@ -115,26 +134,32 @@ export async function detectIptablesBinary(
 ): Promise<Detection> {
   const base = family === 'ipv4' ? 'iptables' : 'ip6tables';
   const failures: string[] = [];
-  const usable = async (command: string, saved?: CommandResult): Promise<Detection | undefined> => {
-    const probe = await probeBinary(family, command, run, saved);
+  const usable = async (command: string, reads?: SaveReads): Promise<Detection | undefined> => {
+    const probe = await probeBinary(family, command, run, reads);
     if (probe.usable) return probe.detection;
     failures.push(`${command}: ${probe.reason}`);
     return undefined;
   };
   const legacyHoldingRules = async (legacy: string): Promise<Detection | undefined> => {
     const dump = await run(`${legacy}-save`, []);
-    if (dump.exitCode === 0 && hasExistingRules(dump.stdout + dump.stderr)) return usable(legacy, dump);
+    const version = () => run(`${legacy}-save`, ['--version']);
+    if (dump.exitCode === 0 && hasExistingRules(dump.stdout + dump.stderr))
+      return usable(legacy, { dump: Promise.resolve(dump), version: version() });
     const why =
       dump.exitCode === 0 ? 'holds no rules in this network namespace' : saveFailure(`${legacy}-save`, dump);
     failures.push(`${legacy}: ${why}`);
     return undefined;
   };
-  const chosen =
-    force !== undefined
-      ? await usable(`${base}-${force}`)
-      : ((await legacyHoldingRules(`${base}-legacy`)) ??
-        (await usable(`${base}-nft`)) ??
-        (await usable(base)));
+  let chosen: Detection | undefined;
+  if (force !== undefined) {
+    chosen = await usable(`${base}-${force}`);
+  } else {
+    const legacy = legacyHoldingRules(`${base}-legacy`);
+    const nftReads = startSaveReads(`${base}-nft`, run);
+    chosen = (await legacy) ?? (await usable(`${base}-nft`, nftReads)) ?? (await usable(base));
+    // Read but not needed when legacy was chosen; settled so that no failure goes unhandled.
+    await Promise.allSettled([nftReads.dump, nftReads.version]);
+  }
   if (chosen !== undefined) return chosen;
   const how = force === undefined ? '' : ` (FORCE_IPTABLES_BINARY=${force})`;
   throw new IptablesBinaryError(

@@ -1,26 +1,26 @@
 /**
  * The `mesh-iptables` program (init/main.ts runs it), a drop-in for Istio's istio-iptables: reads the flags and
- * environment, validates everything, builds Istio's rules and hands them to the apply step. Stdout carries only the iptables-restore input of a dry
- * run (IPv4, then IPv6); logs are pino JSON on stderr, plus a one-line summary of what happened.
+ * environment, validates everything, builds Istio's rules and hands them to the apply step. Stdout carries only
+ * the iptables-restore input of a dry run (IPv4, then IPv6), the help and the version; the log goes to stderr,
+ * plain text as istio-iptables prints it (or JSON lines with --log_as_json), then a one-line summary.
  *
  * Exit codes, as istio-iptables': 0 done, 1 invalid flags or environment variables (nothing was changed), or the
  * environment or the apply failed.
  */
 import { writeFileSync } from 'node:fs';
-import { pino, type DestinationStream, type Logger } from 'pino';
-import type { CaptureOptions, CaptureOutcome, DesiredCapture } from './apply.js';
-import type { CaptureConfig, RunSettings } from './config.js';
+import type { CaptureOptions, CaptureOutcome } from './apply.js';
+import type { CaptureConfig, IpRanges, RunSettings } from './config.js';
 import type { Host } from './environment.js';
 import { describeProblem, parseSettings, usage, type Environment, type Problem } from './flags.js';
+import { createLog, type Log } from './log.js';
 import { resolveConfig } from './resolve-config.js';
-import { buildRestoreTexts, type RestoreTexts } from './rules.js';
+import { buildRules, renderRules, type CaptureRules, type RestoreTexts } from './rules.js';
+import { versionText } from './version.js';
 
 export interface ProgramIo {
   stdout: (text: string) => void;
-  /** Human-readable lines (summary, problems). */
+  /** Human-readable lines (summary, problems) and the log. */
   stderr: (text: string) => void;
-  /** Where the JSON logs go. */
-  logStream: DestinationStream;
   host: Host;
 }
 
@@ -32,16 +32,22 @@ export async function runProgram(argv: readonly string[], env: Environment, io: 
     io.stdout(`${usage()}\n`);
     return 0;
   }
-  const log = pino({ name: 'mesh-iptables', level: settings.run.logLevel }, io.logStream);
+  if (settings.version) {
+    io.stdout(`${versionText()}\n`);
+    return 0;
+  }
+  const log = createLog({ format: settings.run.logFormat, level: settings.run.logLevel, write: io.stderr });
 
   const resolved = resolveConfig(settings, io.host);
   if (!resolved.ok) return reportProblems(resolved.problems, io);
   const { config } = resolved;
   for (const note of resolved.notes) log.warn(note);
-  log.info({ config, run: settings.run }, 'effective configuration');
+  log.info({ config: effectiveConfiguration(config, settings.run) }, 'effective configuration');
 
-  const texts = buildRestoreTexts(config);
-  log.info({ ipv4: texts.ipv4, ipv6: texts.ipv6 ?? null }, 'iptables-restore input');
+  const rules = buildRules(config);
+  const texts = renderRules(rules);
+  log.info({ family: 'ipv4', input: texts.ipv4 }, 'iptables-restore input');
+  if (texts.ipv6 !== undefined) log.info({ family: 'ipv6', input: texts.ipv6 }, 'iptables-restore input');
 
   if (settings.run.dryRun && settings.run.cleanupOnly) {
     // What cleanup removes depends on the rules in place, which a dry run does not read: nothing to print.
@@ -64,22 +70,21 @@ export async function runProgram(argv: readonly string[], env: Environment, io: 
     io.stderr(`mesh-iptables: rules built for ${families(texts)}, not applied (--skip-rule-apply)\n`);
     return 0;
   }
-  return applyOrCleanup(config, settings.run, texts, log, io);
+  return applyOrCleanup(config, settings.run, rules, texts, log, io);
 }
 
 async function applyOrCleanup(
   config: CaptureConfig,
   run: RunSettings,
+  desired: CaptureRules,
   texts: RestoreTexts,
-  log: Logger,
+  log: Log,
   io: ProgramIo,
 ): Promise<number> {
   // Loaded only here, so a dry run needs none of the apply step's code.
   const [apply, { configureRoutes }] = await Promise.all([import('./apply.js'), import('./routes.js')]);
   const options: CaptureOptions = { reconcile: run.reconcile, forceApply: run.forceApply, logger: log };
   if (run.forceIptablesBinary !== undefined) options.forceBinary = run.forceIptablesBinary;
-  const desired: DesiredCapture =
-    texts.ipv6 === undefined ? { ipv4: texts.ipv4 } : { ipv4: texts.ipv4, ipv6: texts.ipv6 };
   try {
     if (run.cleanupOnly) {
       await apply.cleanupCapture(desired, options);
@@ -121,6 +126,25 @@ function summarize(outcome: CaptureOutcome, config: CaptureConfig, texts: Restor
 
 function families(texts: RestoreTexts): string {
   return texts.ipv6 === undefined ? 'IPv4' : 'IPv4 and IPv6';
+}
+
+/** The configuration as one flat record: a value per line in the text log, each as the flags write it. */
+export function effectiveConfiguration(
+  config: CaptureConfig,
+  run: RunSettings,
+): Record<string, string | number | boolean> {
+  const ranges = (value: IpRanges) => (value.wildcard ? '*' : [...value.ipv4, ...value.ipv6].join(','));
+  const list = (value: '*' | readonly string[]) => (typeof value === 'string' ? value : value.join(','));
+  const { outboundIpRangesInclude, outboundIpRangesExclude, dnsServers, ...rest } = config;
+  const flat: Record<string, string | number | boolean> = {};
+  for (const [key, value] of Object.entries(rest)) flat[key] = Array.isArray(value) ? list(value) : value;
+  return {
+    ...flat,
+    outboundIpRangesInclude: ranges(outboundIpRangesInclude),
+    outboundIpRangesExclude: ranges(outboundIpRangesExclude),
+    dnsServers: [...dnsServers.ipv4, ...dnsServers.ipv6].join(','),
+    ...Object.fromEntries(Object.entries(run).map(([key, value]) => [key, value as string | boolean])),
+  };
 }
 
 /** Istio exits 1 for every configuration error; so does mesh-iptables, as a drop-in. */

@@ -7,7 +7,7 @@
  */
 import type { CaptureConfig, DnsServers } from './config.js';
 import { detectIpv6, dnsServersOf, RESOLV_CONF, uidOf, type Host } from './environment.js';
-import { DEFAULT_PROXY_UID, ENV_ONLY, type Problem, type Settings } from './flags.js';
+import { DEFAULT_PROXY_UID, FLAGS, type Problem, type Settings } from './flags.js';
 
 export type ConfigResult =
   { ok: true; config: CaptureConfig; notes: string[] } | { ok: false; problems: Problem[] };
@@ -57,7 +57,7 @@ export function resolveConfig(settings: Settings, host: Host): ConfigResult {
 
   if (Array.isArray(capture.ownerGroupsInclude) && capture.ownerGroupsInclude.length === 0) {
     notes.push(
-      `${ENV_ONLY.ownerGroupsInclude} is set but empty, so no group's traffic is included: outbound capture is ` +
+      `${FLAGS.ownerGroupsInclude.env.join(', ')} is set but empty, so no group's traffic is included: outbound capture is ` +
         'effectively off. Unset it or set it to "*" to capture the outbound traffic of every group.',
     );
   }

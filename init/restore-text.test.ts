@@ -1,20 +1,26 @@
 import { describe, expect, it } from 'vitest';
-import { renderRestoreText, type Rule } from './restore-text.js';
+import { renderRestoreText, rulesetOf } from './restore-text.js';
+import type { TableRule } from './ruleset.js';
 
-function rule(table: Rule['table'], line: string): Rule {
-  const params = line.split(' ');
-  return { table, chain: params[1] ?? '', params };
+/** A rule of `table` from its line, `-A CHAIN spec` or `-I CHAIN N spec`. */
+function rule(table: string, line: string): TableRule {
+  const [command, chain = '', ...rest] = line.split(' ');
+  if (command === '-A') return { table, chain, spec: rest.join(' ') };
+  return { table, chain, insertAt: Number(rest[0]), spec: rest.slice(1).join(' ') };
 }
+
+/** The restore text of rules listed in emission order, as mesh-iptables renders its configured rules. */
+const render = (rules: TableRule[]) => renderRestoreText(rulesetOf(rules));
 
 describe("iptables-restore text (Istio's buildRestore)", () => {
   it('writes "* table", the -N lines, the rules, COMMIT; every line ends in a newline', () => {
-    expect(renderRestoreText([rule('nat', '-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001')])).toBe(
+    expect(render([rule('nat', '-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001')])).toBe(
       '* nat\n-N ISTIO_REDIRECT\n-A ISTIO_REDIRECT -p tcp -j REDIRECT --to-ports 15001\nCOMMIT\n',
     );
   });
 
   it('sorts tables by name and leaves out tables without rules', () => {
-    const text = renderRestoreText([
+    const text = render([
       rule('raw', '-A OUTPUT -j ISTIO_OUTPUT_DNS'),
       rule('nat', '-A OUTPUT -j ISTIO_OUTPUT'),
       rule('mangle', '-A ISTIO_DROP -j DROP'),
@@ -23,7 +29,7 @@ describe("iptables-restore text (Istio's buildRestore)", () => {
   });
 
   it("declares each table's chains in order of first appearance, then jump targets never used as a chain", () => {
-    const text = renderRestoreText([
+    const text = render([
       rule('nat', '-A OUTPUT -j ISTIO_OUTPUT'),
       rule('nat', '-A ISTIO_INBOUND -p tcp --dport 15008 -j RETURN'),
       rule('nat', '-A ISTIO_OUTPUT -j ISTIO_REDIRECT'),
@@ -38,7 +44,7 @@ describe("iptables-restore text (Istio's buildRestore)", () => {
   });
 
   it('declares no built-in chain or target, and treats only a final "-j X" as a jump', () => {
-    const text = renderRestoreText([
+    const text = render([
       rule('mangle', '-A PREROUTING -p tcp -m mark --mark 1337 -j CONNMARK --save-mark'),
       rule('mangle', '-A OUTPUT -p tcp -j ACCEPT'),
       rule('mangle', '-A FORWARD -j DROP'),
@@ -47,7 +53,7 @@ describe("iptables-restore text (Istio's buildRestore)", () => {
   });
 
   it('declares a chain once per table, and again in another table', () => {
-    const text = renderRestoreText([
+    const text = render([
       rule('nat', '-A ISTIO_INBOUND -p tcp --dport 15008 -j RETURN'),
       rule('raw', '-A PREROUTING -j ISTIO_INBOUND'),
       rule('nat', '-A PREROUTING -p tcp -j ISTIO_INBOUND'),
@@ -56,7 +62,7 @@ describe("iptables-restore text (Istio's buildRestore)", () => {
   });
 
   it('keeps inserts as "-I CHAIN N" in emission order', () => {
-    const text = renderRestoreText([
+    const text = render([
       rule('nat', '-I PREROUTING 1 -i eth1 -j RETURN'),
       rule('nat', '-A ISTIO_OUTPUT -j RETURN'),
     ]);
@@ -65,7 +71,29 @@ describe("iptables-restore text (Istio's buildRestore)", () => {
     );
   });
 
+  it('keeps the chains to create before the built-in chains in the model, each table on its own', () => {
+    expect(
+      rulesetOf([
+        rule('nat', '-A OUTPUT -j ISTIO_OUTPUT'),
+        rule('nat', '-I PREROUTING 1 -i eth1 -j RETURN'),
+        rule('mangle', '-A ISTIO_DROP -j DROP'),
+      ]),
+    ).toEqual({
+      tables: [
+        { name: 'mangle', chains: ['ISTIO_DROP'], rules: [{ chain: 'ISTIO_DROP', spec: '-j DROP' }] },
+        {
+          name: 'nat',
+          chains: ['ISTIO_OUTPUT', 'OUTPUT', 'PREROUTING'],
+          rules: [
+            { chain: 'OUTPUT', spec: '-j ISTIO_OUTPUT' },
+            { chain: 'PREROUTING', spec: '-i eth1 -j RETURN', insertAt: 1 },
+          ],
+        },
+      ],
+    });
+  });
+
   it('is empty for no rules', () => {
-    expect(renderRestoreText([])).toBe('');
+    expect(render([])).toBe('');
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Istio's capture rules (tools/istio-iptables/pkg/capture/run.go, IptablesConfigurator.Run) for a validated
- * configuration, in Istio's emission order, rendered as one iptables-restore input per family. Pure: the same
- * configuration always gives the same text.
+ * configuration, in Istio's emission order, as the rule model (one per family); rendered, they are the
+ * iptables-restore input. Pure: the same configuration always gives the same rules.
  */
 import {
   CHAINS,
@@ -13,7 +13,17 @@ import {
   PORTS,
 } from '../common/constants.js';
 import { capturesInbound, type CaptureConfig, type IpRanges } from './config.js';
-import { renderRestoreText, type Rule, type Table } from './restore-text.js';
+import { renderRestoreText, rulesetOf } from './restore-text.js';
+import type { IptablesState, TableRule } from './ruleset.js';
+
+type Table = 'filter' | 'mangle' | 'nat' | 'raw';
+
+/** The configured rules of each family. */
+export interface CaptureRules {
+  ipv4: IptablesState;
+  /** Absent when IPv6 is off. */
+  ipv6?: IptablesState;
+}
 
 export interface RestoreTexts {
   ipv4: string;
@@ -52,29 +62,33 @@ function ruleParams(
 
 /** Istio's IptablesRuleBuilder: two ordered rule lists; IPv6 rules are dropped when IPv6 is off. */
 class RuleLists {
-  readonly ipv4: Rule[] = [];
-  readonly ipv6: Rule[] = [];
+  readonly ipv4: TableRule[] = [];
+  readonly ipv6: TableRule[] = [];
   constructor(private readonly ipv6Enabled: boolean) {}
 
   append(table: Table, chain: string, params: readonly Token[], families = BOTH) {
-    for (const family of families) this.add(family, table, chain, ['-A', chain], params);
+    for (const family of families) this.add(family, { table, chain }, params);
   }
 
   insert(table: Table, chain: string, position: number, params: readonly Token[], families = BOTH) {
-    for (const family of families) this.add(family, table, chain, ['-I', chain, String(position)], params);
+    for (const family of families) this.add(family, { table, chain, insertAt: position }, params);
   }
 
-  private add(family: Family, table: Table, chain: string, head: string[], params: readonly Token[]) {
+  private add(family: Family, at: Omit<TableRule, 'spec'>, params: readonly Token[]) {
     if (family === 'ipv6' && !this.ipv6Enabled) return;
     const tokens = params.map((token) => (typeof token === 'string' ? token : token[family]));
-    this[family].push({ table, chain, params: [...head, ...tokens] });
+    this[family].push({ ...at, spec: tokens.join(' ') });
   }
 }
 
-export function buildRestoreTexts(config: CaptureConfig): RestoreTexts {
-  const rules = buildRules(config);
+/** The iptables-restore input of each family. */
+export function renderRules(rules: CaptureRules): RestoreTexts {
   const ipv4 = renderRestoreText(rules.ipv4);
-  return config.ipv6 ? { ipv4, ipv6: renderRestoreText(rules.ipv6) } : { ipv4 };
+  return rules.ipv6 === undefined ? { ipv4 } : { ipv4, ipv6: renderRestoreText(rules.ipv6) };
+}
+
+export function buildRestoreTexts(config: CaptureConfig): RestoreTexts {
+  return renderRules(buildRules(config));
 }
 
 /** The proxy's uids and gids with the owner-match option of each, uids first (Istio's loop order). */
@@ -85,7 +99,7 @@ function proxyOwners(config: CaptureConfig): [owner: '--uid-owner' | '--gid-owne
   ];
 }
 
-export function buildRules(config: CaptureConfig): { ipv4: Rule[]; ipv6: Rule[] } {
+export function buildRules(config: CaptureConfig): CaptureRules {
   const r = new RuleLists(config.ipv6);
   const { output, inbound, redirect, inRedirect, drop } = CHAINS;
   const loopback: PerFamily = { ipv4: config.ipv4LoopbackCidr, ipv6: IPV6_LOOPBACK_CIDR };
@@ -169,7 +183,8 @@ export function buildRules(config: CaptureConfig): { ipv4: Rule[]; ipv6: Rule[] 
   addOutboundInclude(r, config, config.outboundIpRangesInclude, 'ipv6');
 
   if (config.interceptionMode === 'TPROXY') addTproxyTail(r, config, loopback, passthrough);
-  return { ipv4: r.ipv4, ipv6: r.ipv6 };
+  const ipv4 = rulesetOf(r.ipv4);
+  return config.ipv6 ? { ipv4, ipv6: rulesetOf(r.ipv6) } : { ipv4 };
 }
 
 /** Inbound capture (-b): nat REDIRECT to the inbound listener, or mangle TPROXY. */

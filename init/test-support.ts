@@ -1,11 +1,13 @@
 /**
- * Helpers for the init program's unit tests: a configuration from a command line (through the real parser), and
- * the lines of one table of a restore text.
+ * Helpers for the init program's tests: a configuration from a command line (through the real parser), the lines
+ * of one table of a restore text, and the configured rules of a fixture.
  */
 import type { CaptureConfig } from './config.js';
 import type { Host } from './environment.js';
 import { describeProblem, parseSettings } from './flags.js';
 import { resolveConfig } from './resolve-config.js';
+import { renderRestoreText, rulesetOf } from './restore-text.js';
+import type { IptablesState, TableRule } from './ruleset.js';
 
 /** A pod described by data: its addresses, resolv.conf and passwd. */
 export function fixedHost(facts: { addresses?: string[]; resolvConf?: string; passwd?: string } = {}): Host {
@@ -44,4 +46,25 @@ export function tableRules(text: string, table: string): string[] {
 export function tableChains(text: string, table: string): string[] {
   const block = text.split(/^COMMIT\n/m).find((candidate) => candidate.startsWith(`* ${table}\n`));
   return (block ?? '').split('\n').filter((line) => line.startsWith('-N '));
+}
+
+/**
+ * The configured rule model of a fixture written as Istio's restore input (`* nat`, `-N` lines, rules): its rule
+ * lines grouped as the rule builder groups them. Throws unless rendering the model gives the fixture back, so a
+ * fixture is always something the builder could have produced.
+ */
+export function configuredRules(restoreText: string): IptablesState {
+  const rules: TableRule[] = [];
+  let table = '';
+  for (const line of restoreText.split('\n')) {
+    if (line.startsWith('* ')) table = line.slice(2);
+    const match = /^-([AI]) (\S+) (?:(\d+) )?(.*)$/.exec(line);
+    if (match === null) continue;
+    const [, command, chain = '', position, spec = ''] = match;
+    rules.push({ table, chain, spec, ...(command === 'I' ? { insertAt: Number(position ?? 1) } : {}) });
+  }
+  const state = rulesetOf(rules);
+  if (renderRestoreText(state) !== restoreText)
+    throw new Error(`not as the builder renders it:\n${restoreText}\n---\n${renderRestoreText(state)}`);
+  return state;
 }

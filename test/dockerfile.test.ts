@@ -22,6 +22,7 @@ import { REPO_ROOT, repoPath } from './harness/repo.js';
 interface PackageJson {
   version: string;
   bin: Record<string, string>;
+  scripts: Record<string, string>;
 }
 
 /** Files the official node image provides outside the build stage's WORKDIR. */
@@ -52,6 +53,17 @@ function last(target: Stage, keyword: string) {
   const found = target.instructions.filter((i) => i.keyword === keyword).at(-1);
   if (!found) throw new Error(`stage ${target.name} has no ${keyword}`);
   return found;
+}
+
+/**
+ * The TypeScript entry point of a bin: tsc's output mirrors the source tree (dist/cli/main.js ← cli/main.ts); a
+ * bundle is built by the esbuild command in package.json's scripts that writes it (its first argument).
+ */
+function sourceOfBin(binPath: string): string {
+  const bundler = Object.values(pkg.scripts).find((script) => script.includes(`--outfile=${binPath}`));
+  if (bundler !== undefined)
+    return /\besbuild\s+(\S+\.ts)\b/.exec(bundler)?.[1] ?? 'no entry in the esbuild command';
+  return binPath.replace(/^dist\//, '').replace(/\.js$/, '.ts');
 }
 
 function copies(target: Stage): Copy[] {
@@ -126,7 +138,7 @@ describe('the Dockerfile', () => {
   it('copies into the build stage every source file the bins import, so `npm run build` emits them', () => {
     const copied = copies(stage('build')).flatMap((copy) => copy.sources);
     for (const binPath of Object.values(pkg.bin)) {
-      const entry = repoPath(binPath.replace(/^dist\//, '').replace(/\.js$/, '.ts'));
+      const entry = repoPath(sourceOfBin(binPath));
       for (const file of importClosure(entry)) {
         expect(
           copied.some((source) => file === source || file.startsWith(`${source}/`)),
@@ -183,6 +195,26 @@ describe('the Dockerfile', () => {
     };
     const istioInit = template.initContainers.find((c) => c.name === CONTAINER_NAMES.init);
     expect(istioInit?.command).toEqual(['mesh-iptables']);
+  });
+
+  it('holds only node and the self-contained mesh-iptables bundle from the build, no node_modules', () => {
+    const init = stage('init');
+    const fromBuild = copies(init).filter((copy) => copy.from === 'build');
+    expect(fromBuild.flatMap((copy) => copy.sources).sort()).toEqual(
+      ['/usr/local/bin/node', posix.join(workdir(stage('build')), pkg.bin['mesh-iptables'] as string)].sort(),
+    );
+    expect(copies(init).filter((copy) => copy.from === undefined)).toEqual([]);
+  });
+
+  it('fills the compile cache of the init image when it is built, where node reads it at run time', () => {
+    const init = stage('init');
+    const env = args(init, 'ENV').join('\n');
+    expect(env).toMatch(/^NODE_COMPILE_CACHE=\/\S+$/m);
+    const runs = args(init, 'RUN').join(' ');
+    expect(runs).toMatch(/mesh-iptables --dry-run --ipv6=false/);
+    // The cache is filled after the ENV that names it, by the RUN that runs the program.
+    const order = init.instructions.map((i) => i.keyword);
+    expect(order.lastIndexOf('RUN')).toBeGreaterThan(order.indexOf('ENV'));
   });
 
   it('installs iptables (nft and legacy backends) and iproute2 in the init image, with node from the build', () => {

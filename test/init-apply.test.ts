@@ -18,10 +18,16 @@ import {
   type DesiredCapture,
 } from '../init/apply.js';
 import { runCommand, type CommandRunner } from '../init/command.js';
-import { detectIptablesBinary, type IpFamily, type IptablesBackend } from '../init/iptables-binary.js';
-import { describeCapture, parseIptablesState } from '../init/iptables-state.js';
-import { buildRestoreTexts } from '../init/rules.js';
-import { configFor } from '../init/test-support.js';
+import {
+  detectIptablesBinary,
+  PROBE_INPUT,
+  type IpFamily,
+  type IptablesBackend,
+} from '../init/iptables-binary.js';
+import { describeCapture } from '../init/capture-compare.js';
+import { parseIptablesSave } from '../init/iptables-save.js';
+import { buildRules } from '../init/rules.js';
+import { configFor, configuredRules } from '../init/test-support.js';
 import { hasCommand, isRoot, missingRequirements } from './harness/requirements.js';
 import { repoPath } from './harness/repo.js';
 
@@ -47,7 +53,7 @@ const missing = missingRequirements(
 );
 
 /**
- * What `node dist/init/main.js --dry-run --ipv6=true -p 15001 -z 15006 -u 1337 -m REDIRECT -i '*' -x '' -b '*'
+ * What `node dist/mesh-iptables.cjs --dry-run --ipv6=true -p 15001 -z 15006 -u 1337 -m REDIRECT -i '*' -x '' -b '*'
  * -d 15090,15021,15020` prints: the webhook's default capture, IPv4 then IPv6.
  */
 const DEFAULT_ARGS = [
@@ -81,10 +87,16 @@ const defaultRules = (v: { passthrough: string; loopback: string }) => `* nat
 -A ISTIO_OUTPUT -j ISTIO_REDIRECT
 COMMIT
 `;
-const DEFAULT: Required<DesiredCapture> = {
+const DEFAULT_TEXT: Record<IpFamily, string> = {
   ipv4: defaultRules({ passthrough: '127.0.0.6/32', loopback: '127.0.0.1/32' }),
   ipv6: defaultRules({ passthrough: '::6/128', loopback: '::1/128' }),
 };
+/** The configured rules of restore-text fixtures, as the rule builder would give them. */
+const configured = (texts: Record<IpFamily, string>): Required<DesiredCapture> => ({
+  ipv4: configuredRules(texts.ipv4),
+  ipv6: configuredRules(texts.ipv6),
+});
+const DEFAULT = configured(DEFAULT_TEXT);
 
 /** The default capture as iptables-save prints it back (1.8.9, the same for both backends). */
 const savedDefault = (v: { passthrough: string; loopback: string }) => `*nat
@@ -147,10 +159,11 @@ COMMIT
 -A ISTIO_INBOUND -p udp --sport 53 -s ${v.resolver} -j CT --zone 1
 COMMIT
 `;
-const DNS: Required<DesiredCapture> = {
+const DNS_TEXT: Record<IpFamily, string> = {
   ipv4: dnsRules({ loopback: '127.0.0.1/32', resolver: '10.96.0.10/32' }),
   ipv6: dnsRules({ loopback: '::1/128', resolver: 'fd00:10:96::a/128' }),
 };
+const DNS = configured(DNS_TEXT);
 
 /**
  * The default capture plus `-c eth9`: rules in built-in chains that jump to no ISTIO_* chain, which only the kernel's
@@ -161,10 +174,10 @@ const withExcludedInterface = (rules: string) =>
     '-N ISTIO_OUTPUT\n',
     '-N ISTIO_OUTPUT\n-A PREROUTING -i eth9 -j RETURN\n-A OUTPUT -o eth9 -j RETURN\n',
   );
-const EXCLUDE_ETH9: Required<DesiredCapture> = {
-  ipv4: withExcludedInterface(DEFAULT.ipv4),
-  ipv6: withExcludedInterface(DEFAULT.ipv6),
-};
+const EXCLUDE_ETH9 = configured({
+  ipv4: withExcludedInterface(DEFAULT_TEXT.ipv4),
+  ipv6: withExcludedInterface(DEFAULT_TEXT.ipv6),
+});
 
 /** Rules a pod had before (say, from its CNI plugin), in the table the capture uses and in one it does not. */
 const EARLIER_RULES = `*nat
@@ -202,10 +215,12 @@ function finalStateFamilies(entries: readonly Record<string, unknown>[], from = 
  * The webhook default's ports in TPROXY mode with `-c eth9`: mangle rules outside the ISTIO_* chains (CONNMARK, the
  * 1338 mark, the marked loopback RETURN) that a REDIRECT configuration does not have.
  */
-const TPROXY_EXCLUDE_ETH9 = buildRestoreTexts(
+const TPROXY_EXCLUDE_ETH9 = buildRules(
   configFor(['--ipv6=true', '-m', 'TPROXY', '-i', '*', '-b', '*', '-d', '15090,15021,15020', '-c', 'eth9']),
 ) as Required<DesiredCapture>;
 const NETNS_PREFIX = `mi-apply-${process.pid}-`;
+/** Marks a recorded command that was a backend probe (its input is the probe's test rule). */
+const PROBED = ' (probe)';
 
 /** A fresh network namespace; the real command runner, entered into it with `ip netns exec`. */
 class Namespace {
@@ -228,7 +243,7 @@ class Namespace {
   runner(pathFirst?: string): CommandRunner {
     const env = pathFirst === undefined ? [] : ['env', `PATH=${pathFirst}:${process.env.PATH ?? ''}`];
     return (file, args, options) => {
-      this.commands.push([file, ...args].join(' '));
+      this.commands.push([file, ...args].join(' ') + (options?.input === PROBE_INPUT ? PROBED : ''));
       return runCommand('ip', ['netns', 'exec', this.name, ...env, file, ...args], options);
     };
   }
@@ -270,11 +285,14 @@ class Namespace {
 
   /** The capture part of a family's rules, in save format. */
   async capture(backend: IptablesBackend, family: IpFamily): Promise<string> {
-    return describeCapture(parseIptablesState(await this.save(backend, family), 'save'));
+    return describeCapture(parseIptablesSave(await this.save(backend, family), 'save'));
   }
 
+  /** The restores that applied, replaced, removed or rolled back rules: all but the backend probes. */
   restores(): string[] {
-    return this.commands.filter((command) => /^ip6?tables-\w+-restore /.test(command));
+    return this.commands.filter(
+      (command) => /^ip6?tables-\w+-restore /.test(command) && !command.endsWith(PROBED),
+    );
   }
 }
 
@@ -291,10 +309,15 @@ async function expectOk(result: ReturnType<CommandRunner>) {
 /** A directory whose `ip6tables-<backend>-restore` reads its input and fails, as a kernel refusing the rules would. */
 function failingIpv6Restore(backend: IptablesBackend): string {
   const dir = mkdtempSync(join(tmpdir(), 'mi-apply-shim-'));
-  const file = join(dir, binary('ipv6', backend, '-restore'));
+  const name = binary('ipv6', backend, '-restore');
+  const real = execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim();
+  const file = join(dir, name);
+  // The backend probe (its test rule added and deleted in one restore) still reaches the real binary.
   writeFileSync(
     file,
-    '#!/bin/sh\ncat >/dev/null\necho "ip6tables-restore: line 2 failed: injected failure" >&2\nexit 1\n',
+    '#!/bin/sh\ninput=$(cat)\n' +
+      `case "$input" in *'-D INPUT -p 255 -j RETURN'*) printf '%s\\n' "$input" | ${real} "$@"; exit $? ;; esac\n` +
+      'echo "ip6tables-restore: line 2 failed: injected failure" >&2\nexit 1\n',
   );
   chmodSync(file, 0o755);
   shims.push(dir);
@@ -324,9 +347,9 @@ describe.skipIf(missing.length > 0)('applying capture rules in network namespace
   });
 
   it('the fixture is what mesh-iptables --dry-run prints for the webhook default arguments', async () => {
-    const run = await runCommand('node', [repoPath('dist/init/main.js'), ...DEFAULT_ARGS]);
+    const run = await runCommand('node', [repoPath('dist/mesh-iptables.cjs'), ...DEFAULT_ARGS]);
     expect(run.exitCode, run.stderr).toBe(0);
-    expect(run.stdout).toBe(DEFAULT.ipv4 + DEFAULT.ipv6);
+    expect(run.stdout).toBe(DEFAULT_TEXT.ipv4 + DEFAULT_TEXT.ipv6);
   });
 
   describe.each(BACKENDS)('with iptables-%s', (backend) => {
@@ -370,7 +393,7 @@ describe.skipIf(missing.length > 0)('applying capture rules in network namespace
       const lock = backend === 'legacy' ? ' --wait=30' : '';
       const printedDifferently = FAMILIES.flatMap((family) => {
         const saved = SAVED_DEFAULT[family].split('\n');
-        return DEFAULT[family]
+        return DEFAULT_TEXT[family]
           .split('\n')
           .filter((line) => line.startsWith('-A ') && !saved.includes(line))
           .map((line) => `${binary(family, backend)} -t nat -C ${line.slice('-A '.length)}${lock}`);
@@ -456,7 +479,7 @@ describe.skipIf(missing.length > 0)('applying capture rules in network namespace
 
     it('a failure in a later table removes the tables committed before it', async () => {
       const { ns, before } = await namespaceWithEarlierRules('tablefail');
-      const broken = DNS.ipv4.replace('-j CT --zone 2', '-j CT --zone two');
+      const broken = configuredRules(DNS_TEXT.ipv4.replace('-j CT --zone 2', '-j CT --zone two'));
 
       const error = await applyCapture({ ipv4: broken }, ns.options(backend)).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(CaptureError);
@@ -563,8 +586,9 @@ describe.skipIf(missing.length > 0)('applying capture rules in network namespace
       );
       const args = DEFAULT_ARGS.filter((arg) => arg !== '--dry-run');
       const result = await runCommand('ip', [
-        ...['netns', 'exec', ns.name, 'node', repoPath('dist/init/main.js'), ...args],
+        ...['netns', 'exec', ns.name, 'node', repoPath('dist/mesh-iptables.cjs'), ...args],
         `--force-iptables-binary=${backend}`,
+        '--log_as_json',
       ]);
       expect(result.exitCode, result.stderr).toBe(1);
       expect(result.stderr).toContain(

@@ -1,29 +1,34 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  builtInChainEdits,
   builtInRulesWithoutJump,
   captureDifferences,
   captureOf,
   describeCapture,
   hasCapture,
-  jumpTarget,
-  parseIptablesState,
-  renderCleanup,
-  renderReplace,
-  renderRollback,
-  ruleLine,
+  isTproxyTailRule,
   rulesToVerify,
-  specArguments,
+  unconfiguredInterfaceReturns,
+} from './capture-compare.js';
+import { builtInChainEdits, renderCleanup, renderReplace, renderRollback } from './capture-edit.js';
+import { parseIptablesSave } from './iptables-save.js';
+import { tableAtLine } from './restore-text.js';
+import {
   isBuiltInChain,
   isCaptureChain,
-  isTproxyTailRule,
-  unconfiguredInterfaceReturns,
   jumpsToCaptureChain,
-  tableAtLine,
+  jumpTarget,
+  ruleLine,
+  specArguments,
   type IptablesState,
   type Rule,
-} from './iptables-state.js';
+} from './ruleset.js';
+import { configuredRules } from './test-support.js';
+
+/** A fixture's rule model: iptables-save output is parsed; Istio's restore format is what the builder makes. */
+function parseIptablesState(text: string, source: string): IptablesState {
+  return text.startsWith('* ') ? configuredRules(text) : parseIptablesSave(text, source);
+}
 
 /** The state without its capture part: what a namespace holds once the capture rules are removed. */
 function withoutCapture(state: IptablesState): IptablesState {
@@ -92,7 +97,7 @@ const saved = parseIptablesState(SAVED, 'saved');
 const desired = parseIptablesState(DESIRED, 'desired');
 const empty = parseIptablesState('', 'empty');
 
-describe('parseIptablesState', () => {
+describe('parseIptablesSave', () => {
   it('reads tables, chains in order of appearance and rules in line order, ignoring counters and comments', () => {
     expect(saved.tables.map((table) => table.name)).toEqual(['nat', 'filter']);
     const nat = saved.tables[0];
@@ -117,9 +122,9 @@ describe('parseIptablesState', () => {
     ]);
   });
 
-  it('reads restore input: "* table" with a space, -N chains, and -I with or without a position', () => {
-    const state = parseIptablesState(
-      '* mangle\n-N ISTIO_DIVERT\n-I ISTIO_INBOUND 2 -p tcp -i lo -j RETURN\n-I PREROUTING -j ISTIO_DIVERT\nCOMMIT\n',
+  it('reads -I with or without a position', () => {
+    const state = parseIptablesSave(
+      '*mangle\n:ISTIO_DIVERT - [0:0]\n-I ISTIO_INBOUND 2 -p tcp -i lo -j RETURN\n-I PREROUTING -j ISTIO_DIVERT\nCOMMIT\n',
       'input',
     );
     expect(state).toEqual({
@@ -136,6 +141,12 @@ describe('parseIptablesState', () => {
     });
   });
 
+  it('reads only iptables-save output: a restore-only line such as -N is refused', () => {
+    expect(() => parseIptablesSave('*nat\n-N ISTIO_OUTPUT\nCOMMIT\n', 'x')).toThrow(
+      'x, line 2 ("-N ISTIO_OUTPUT"): not a chain or rule line (expected :CHAIN, -A or -I)',
+    );
+  });
+
   it('keeps a quoted comment exactly as saved, so the rule can be deleted by its saved text', () => {
     const cni = saved.tables[0]?.rules.find((rule) => rule.chain === 'CNI');
     expect(cni?.spec).toBe('-p tcp -m tcp --dport 7000 -m comment --comment "kept by  the CNI" -j RETURN');
@@ -145,7 +156,7 @@ describe('parseIptablesState', () => {
     expect(() =>
       parseIptablesState('*nat\n-A OUTPUT -j RETURN\nflush everything\nCOMMIT\n', 'the ipv4 input'),
     ).toThrow(
-      'the ipv4 input, line 3 ("flush everything"): not a chain or rule line (expected :CHAIN, -N, -A or -I)',
+      'the ipv4 input, line 3 ("flush everything"): not a chain or rule line (expected :CHAIN, -A or -I)',
     );
     expect(() => parseIptablesState('-A OUTPUT -j RETURN\n', 'x')).toThrow('outside a table');
     expect(() => parseIptablesState('*nat\n-A OUTPUT\nCOMMIT\n', 'x')).toThrow(
@@ -275,7 +286,7 @@ COMMIT
   it('lists every configured rule for the -C check, inserts included', () => {
     const rules = rulesToVerify(
       parseIptablesState(
-        '*nat\n-N ISTIO_X\n-I PREROUTING 1 -i eth1 -j RETURN\n-A ISTIO_X -j RETURN\nCOMMIT\n',
+        '* nat\n-N ISTIO_X\n-I PREROUTING 1 -i eth1 -j RETURN\n-A ISTIO_X -j RETURN\nCOMMIT\n',
         'x',
       ),
     );
@@ -339,7 +350,7 @@ COMMIT
   it('keeps inserts as inserts and leaves tables without capture alone', () => {
     const text = renderReplace(
       saved,
-      parseIptablesState('*nat\n-N ISTIO_X\n-I PREROUTING 1 -i eth1 -j ISTIO_X\nCOMMIT\n', 'x'),
+      parseIptablesState('* nat\n-N ISTIO_X\n-I PREROUTING 1 -i eth1 -j ISTIO_X\nCOMMIT\n', 'x'),
       [],
     );
     expect(text).toContain('-I PREROUTING 1 -i eth1 -j ISTIO_X\nCOMMIT\n');
