@@ -14,10 +14,10 @@ import {
 } from '../test/harness/control-plane.js';
 import { localWebhookConfiguration, toYamlDocument } from '../test/harness/webhook-configuration.js';
 import { startWebhookProcess, type WebhookProcess } from '../test/harness/webhook-process.js';
-import { acceptedConnections } from './connection-count.js';
 import { getText } from './https-client.js';
 import { histogramDelta, histogramQuantile, readHistograms, type Histogram } from './prometheus.js';
 import { typicalPod } from './pods.js';
+import { latestObservation } from './server-observation.js';
 import { formatNumber, formatRatio, type Report } from './report.js';
 import { millisecondsSince, percentile, ratio } from './stats.js';
 
@@ -28,7 +28,8 @@ const WARMUP_CREATES = 20;
 const WEBHOOK_METRIC = 'apiserver_admission_webhook_admission_duration_seconds';
 /** The webhook's own time per review, as its /metrics report it (Istio's name). */
 const INJECTION_METRIC = 'sidecar_injection_time_seconds';
-const CONNECTION_COUNTER = fileURLToPath(new URL('./connection-counter.js', import.meta.url));
+const OBSERVER_LINES_MS = 500;
+const SERVER_OBSERVER = fileURLToPath(new URL('./server-observer.js', import.meta.url));
 /** Targets (issue 12). */
 const MAX_LABELLED_VS_UNLABELLED_P50 = 1.2;
 const MAX_APISERVER_VS_WEBHOOK_MEAN = 3;
@@ -54,7 +55,7 @@ export async function benchEndToEnd(report: Report, creates: number): Promise<vo
     }
     webhook = await startWebhookProcess({
       kubeconfigPath: controlPlane.kubeconfigPath,
-      nodeFlags: [`--import=${pathToFileURL(CONNECTION_COUNTER).href}`],
+      nodeFlags: [`--import=${pathToFileURL(SERVER_OBSERVER).href}`],
     });
     const core = controlPlane.kubeConfig.makeApiClient(CoreV1Api);
     await kubectlOk(
@@ -75,15 +76,22 @@ export async function benchEndToEnd(report: Report, creates: number): Promise<vo
     }
     const before = await webhookHistograms(controlPlane);
     const ownBefore = await injectionHistogram(webhook);
-    const connectionsBefore = acceptedConnections(webhook.logs());
+    // The observer's lines arrive through a pipe: a moment for the last ones, so the scrape is not counted.
+    await sleep(OBSERVER_LINES_MS);
+    const observedBefore = latestObservation(webhook.logs());
     const timings = { injected: [] as number[], plain: [] as number[] };
     for (let i = 0; i < creates; i++) {
       timings.injected.push(await creator.create(INJECTED_NAMESPACE));
       timings.plain.push(await creator.create(PLAIN_NAMESPACE));
     }
     const after = await webhookHistograms(controlPlane);
+    await sleep(OBSERVER_LINES_MS);
+    const observedAfter = latestObservation(webhook.logs());
     const ownAfter = await injectionHistogram(webhook);
-    const newConnections = acceptedConnections(webhook.logs()) - connectionsBefore;
+    const newConnections = observedAfter.connections - observedBefore.connections;
+    const serverRequests = observedAfter.requests - observedBefore.requests;
+    const serverMeanMs =
+      ((observedAfter.requestSeconds - observedBefore.requestSeconds) / serverRequests) * 1000;
     if (creator.wrong.length > 0) {
       throw new Error(`pods were stored with the wrong containers: ${creator.wrong.slice(0, 5).join('; ')}`);
     }
@@ -153,6 +161,18 @@ export async function benchEndToEnd(report: Report, creates: number): Promise<vo
       'connections',
     );
     report.figure(SECTION, 'webhook calls per new connection', ratio(callCount, newConnections), 'calls');
+    report.figure(
+      SECTION,
+      `webhook's whole request time (headers parsed to response sent), over ${serverRequests} requests: mean`,
+      serverMeanMs,
+      'ms',
+    );
+    report.figure(
+      SECTION,
+      "apiserver's call mean minus the webhook's whole request time: the apiserver's and the transport's share",
+      apiserverMeanMs - serverMeanMs,
+      'ms',
+    );
     report.details.endToEnd = {
       creates,
       apiserver: controlPlane.version,
@@ -160,6 +180,7 @@ export async function benchEndToEnd(report: Report, creates: number): Promise<vo
       webhook: webhookRows,
       webhookOwn: { reviews: own.count, meanMs: ownMeanMs },
       newConnections,
+      webhookServer: { requests: serverRequests, meanMs: serverMeanMs },
     };
 
     const bounds = (called[0]?.delta.buckets ?? [])
@@ -190,6 +211,12 @@ export async function benchEndToEnd(report: Report, creates: number): Promise<vo
           '',
           '',
           formatNumber(ownMeanMs),
+        ],
+        [
+          `webhook's whole request time, headers parsed to response sent (${serverRequests} requests)`,
+          '',
+          '',
+          formatNumber(serverMeanMs),
         ],
         [
           `new connections to the webhook (TLS handshakes) over ${callCount} calls`,
