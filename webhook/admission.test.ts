@@ -69,4 +69,19 @@ describe('the patch in the answer', () => {
       expect(bytes.equals(Buffer.from(JSON.stringify(admissionResponse(request, verdict))))).toBe(true);
     }
   });
+
+  it('leaves every earlier answer intact, across many answers of every size', () => {
+    const request = review('uid-3');
+    const answers = Array.from({ length: 300 }, (_, i) => {
+      const verdict: Verdict = {
+        allowed: true,
+        patch: [{ op: 'add', path: `/metadata/annotations/n${i}`, value: 'v'.repeat((i * 997) % 90_000) }],
+      };
+      return {
+        bytes: admissionResponseBytes(request, verdict),
+        expected: JSON.stringify(admissionResponse(request, verdict)),
+      };
+    });
+    for (const { bytes, expected } of answers) expect(bytes.toString()).toBe(expected);
+  });
 });

@@ -121,7 +121,7 @@ export function admissionResponseBytes(review: AdmissionReview, verdict: Verdict
   const head = `${allowed.slice(0, -2)},"patchType":"JSONPatch","patch":"`;
   const patchBase64 = base64Json(patch);
   const headBytes = Buffer.byteLength(head);
-  const bytes = Buffer.allocUnsafe(headBytes + patchBase64.length + ANSWER_TAIL.length);
+  const bytes = answerBuffer(headBytes + patchBase64.length + ANSWER_TAIL.length);
   bytes.write(head, 0);
   bytes.write(patchBase64, headBytes, 'latin1');
   bytes.write(ANSWER_TAIL, headBytes + patchBase64.length, 'latin1');
@@ -129,6 +129,27 @@ export function admissionResponseBytes(review: AdmissionReview, verdict: Verdict
 }
 
 const ANSWER_TAIL = '"}}';
+
+/**
+ * Answers are carved from a shared slab, as Node's own Buffer pool does for buffers under 4 KiB: a fresh 10 KiB
+ * Buffer per answer (its own ArrayBuffer, tracked as external memory) cost more than building the answer. A region
+ * once handed out is never written again, so an answer still queued on a slow socket stays intact; a full slab is
+ * replaced, and freed once its last answer is.
+ */
+const SLAB_BYTES = 256 * 1024;
+let slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+let slabOffset = 0;
+
+function answerBuffer(size: number): Buffer {
+  if (size > SLAB_BYTES / 4) return Buffer.allocUnsafeSlow(size);
+  if (slabOffset + size > SLAB_BYTES) {
+    slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+    slabOffset = 0;
+  }
+  const bytes = slab.subarray(slabOffset, slabOffset + size);
+  slabOffset += (size + 7) & ~7;
+  return bytes;
+}
 
 function patchOf(verdict: Verdict): Operation[] | undefined {
   return verdict.allowed && verdict.patch && verdict.patch.length > 0 ? verdict.patch : undefined;
