@@ -5,6 +5,7 @@
  */
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CONTAINER_NAMES } from '../common/constants.js';
 import {
   controlPlaneRequirements,
@@ -13,8 +14,10 @@ import {
 } from '../test/harness/control-plane.js';
 import { localWebhookConfiguration, toYamlDocument } from '../test/harness/webhook-configuration.js';
 import { startWebhookProcess, type WebhookProcess } from '../test/harness/webhook-process.js';
+import { getText } from './https-client.js';
 import { histogramDelta, histogramQuantile, readHistograms, type Histogram } from './prometheus.js';
 import { typicalPod } from './pods.js';
+import { latestObservation } from './server-observation.js';
 import { formatNumber, formatRatio, type Report } from './report.js';
 import { millisecondsSince, percentile, ratio } from './stats.js';
 
@@ -23,6 +26,13 @@ const INJECTED_NAMESPACE = 'bench-injected';
 const PLAIN_NAMESPACE = 'bench-plain';
 const WARMUP_CREATES = 20;
 const WEBHOOK_METRIC = 'apiserver_admission_webhook_admission_duration_seconds';
+/** The webhook's own time per review, as its /metrics report it (Istio's name). */
+const INJECTION_METRIC = 'sidecar_injection_time_seconds';
+const OBSERVER_LINES_MS = 500;
+const SERVER_OBSERVER = fileURLToPath(new URL('./server-observer.js', import.meta.url));
+/** Targets (issue 12). */
+const MAX_LABELLED_VS_UNLABELLED_P50 = 1.2;
+const MAX_APISERVER_VS_WEBHOOK_MEAN = 3;
 
 export async function benchEndToEnd(report: Report, creates: number): Promise<void> {
   report.section(SECTION);
@@ -43,7 +53,10 @@ export async function benchEndToEnd(report: Report, creates: number): Promise<vo
       report.skip(SECTION, `control plane unavailable: ${(error as Error).message.split('\n')[0]}`);
       return;
     }
-    webhook = await startWebhookProcess({ kubeconfigPath: controlPlane.kubeconfigPath });
+    webhook = await startWebhookProcess({
+      kubeconfigPath: controlPlane.kubeconfigPath,
+      nodeFlags: [`--import=${pathToFileURL(SERVER_OBSERVER).href}`],
+    });
     const core = controlPlane.kubeConfig.makeApiClient(CoreV1Api);
     await kubectlOk(
       controlPlane,
@@ -62,12 +75,23 @@ export async function benchEndToEnd(report: Report, creates: number): Promise<vo
       await creator.create(PLAIN_NAMESPACE);
     }
     const before = await webhookHistograms(controlPlane);
+    const ownBefore = await injectionHistogram(webhook);
+    // The observer's lines arrive through a pipe: a moment for the last ones, so the scrape is not counted.
+    await sleep(OBSERVER_LINES_MS);
+    const observedBefore = latestObservation(webhook.logs());
     const timings = { injected: [] as number[], plain: [] as number[] };
     for (let i = 0; i < creates; i++) {
       timings.injected.push(await creator.create(INJECTED_NAMESPACE));
       timings.plain.push(await creator.create(PLAIN_NAMESPACE));
     }
     const after = await webhookHistograms(controlPlane);
+    await sleep(OBSERVER_LINES_MS);
+    const observedAfter = latestObservation(webhook.logs());
+    const ownAfter = await injectionHistogram(webhook);
+    const newConnections = observedAfter.connections - observedBefore.connections;
+    const serverRequests = observedAfter.requests - observedBefore.requests;
+    const serverMeanMs =
+      ((observedAfter.requestSeconds - observedBefore.requestSeconds) / serverRequests) * 1000;
     if (creator.wrong.length > 0) {
       throw new Error(`pods were stored with the wrong containers: ${creator.wrong.slice(0, 5).join('; ')}`);
     }
@@ -99,11 +123,64 @@ export async function benchEndToEnd(report: Report, creates: number): Promise<vo
       return { name, calls: delta.count, meanMs, p99Ms, buckets: delta.buckets };
     });
     if (called.length === 0) report.note(`WARNING: ${WEBHOOK_METRIC} recorded no webhook call`);
+
+    const p50Ratio = ratio(summary.injected.p50, summary.plain.p50);
+    report.target(
+      {
+        section: SECTION,
+        figure: 'pod create p50, labelled/unlabelled',
+        value: p50Ratio,
+        unit: '×',
+        target: `≤${MAX_LABELLED_VS_UNLABELLED_P50}× unlabelled`,
+      },
+      p50Ratio <= MAX_LABELLED_VS_UNLABELLED_P50,
+    );
+    const own = histogramDelta(ownAfter, ownBefore);
+    const ownMeanMs = own.count > 0 ? (own.sum / own.count) * 1000 : Number.NaN;
+    report.figure(SECTION, `webhook's own ${INJECTION_METRIC}: reviews`, own.count, 'reviews');
+    report.figure(SECTION, `webhook's own ${INJECTION_METRIC}: mean`, ownMeanMs, 'ms');
+    const apiserverMeanMs =
+      webhookRows.reduce((total, row) => total + row.meanMs * row.calls, 0) /
+      webhookRows.reduce((total, row) => total + row.calls, 0);
+    const meanRatio = ratio(apiserverMeanMs, ownMeanMs);
+    report.target(
+      {
+        section: SECTION,
+        figure: `apiserver's webhook call mean / webhook's own mean (${formatNumber(apiserverMeanMs)} / ${formatNumber(ownMeanMs)} ms)`,
+        value: meanRatio,
+        unit: '×',
+        target: `≤${MAX_APISERVER_VS_WEBHOOK_MEAN}× the webhook's own`,
+      },
+      meanRatio <= MAX_APISERVER_VS_WEBHOOK_MEAN,
+    );
+    const callCount = webhookRows.reduce((total, row) => total + row.calls, 0);
+    report.figure(
+      SECTION,
+      'new connections the webhook accepted during the measured creates',
+      newConnections,
+      'connections',
+    );
+    report.figure(SECTION, 'webhook calls per new connection', ratio(callCount, newConnections), 'calls');
+    report.figure(
+      SECTION,
+      `webhook's whole request time (headers parsed to response sent), over ${serverRequests} requests: mean`,
+      serverMeanMs,
+      'ms',
+    );
+    report.figure(
+      SECTION,
+      "apiserver's call mean minus the webhook's whole request time: the apiserver's and the transport's share",
+      apiserverMeanMs - serverMeanMs,
+      'ms',
+    );
     report.details.endToEnd = {
       creates,
       apiserver: controlPlane.version,
       timings: summary,
       webhook: webhookRows,
+      webhookOwn: { reviews: own.count, meanMs: ownMeanMs },
+      newConnections,
+      webhookServer: { requests: serverRequests, meanMs: serverMeanMs },
     };
 
     const bounds = (called[0]?.delta.buckets ?? [])
@@ -129,6 +206,24 @@ export async function benchEndToEnd(report: Report, creates: number): Promise<vo
           formatNumber(row.p99Ms),
           formatNumber(row.meanMs),
         ]),
+        [
+          `webhook's own review time, ${INJECTION_METRIC} (${own.count} reviews)`,
+          '',
+          '',
+          formatNumber(ownMeanMs),
+        ],
+        [
+          `webhook's whole request time, headers parsed to response sent (${serverRequests} requests)`,
+          '',
+          '',
+          formatNumber(serverMeanMs),
+        ],
+        [
+          `new connections to the webhook (TLS handshakes) over ${callCount} calls`,
+          '',
+          '',
+          String(newConnections),
+        ],
       ],
       notes: [
         `Creates alternate between the namespaces, one at a time, after ${WARMUP_CREATES} warm-up creates each. ` +
@@ -184,6 +279,12 @@ async function untilWebhookActive(core: CoreV1Api): Promise<void> {
 async function webhookHistograms(controlPlane: ControlPlane): Promise<Map<string, Histogram>> {
   const text = await kubectlOk(controlPlane, ['get', '--raw', '/metrics']);
   return readHistograms(text, WEBHOOK_METRIC, 'name', { type: 'admit', rejected: 'false' });
+}
+
+/** The webhook's own review-time histogram, from its /metrics. */
+async function injectionHistogram(webhook: WebhookProcess): Promise<Histogram> {
+  const text = await getText(`${webhook.url}/metrics`, webhook.ca.cert);
+  return readHistograms(text, INJECTION_METRIC, '').get('') ?? { sum: 0, count: 0, buckets: [] };
 }
 
 async function kubectlOk(controlPlane: ControlPlane, args: string[], input?: string): Promise<string> {

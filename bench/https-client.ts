@@ -5,7 +5,7 @@ export function postJson(
   url: string,
   caPem: string,
   body: string,
-): Promise<{ status: number; json: unknown }> {
+): Promise<{ status: number; json: unknown; text: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
       url,
@@ -22,7 +22,7 @@ export function postJson(
         res.on('data', (chunk: string) => (text += chunk));
         res.on('end', () => {
           try {
-            resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as unknown });
+            resolve({ status: res.statusCode ?? 0, json: JSON.parse(text) as unknown, text });
           } catch {
             reject(new Error(`POST ${url} answered ${res.statusCode} with non-JSON: ${text.slice(0, 200)}`));
           }

@@ -8,18 +8,19 @@
  *
  * Sections: 1 webhook throughput and latency (autocannon in its own process against `mesh-injector serve` and a
  * bare Fastify baseline); 2 where the time goes (tinybench); 3 webhook memory; 4 the init program in fresh network
- * namespaces; 5 pod creation through a real kube-apiserver. Figures print as they are measured, a markdown summary
+ * namespaces; 5 pod creation through a real kube-apiserver; 6 what a TLS handshake costs the server, by key type. Figures print as they are measured, a markdown summary
  * prints at the end, and everything goes to bench/results.json (git-ignored).
  *
  * Environment: BENCH_DURATION (seconds per load cell, default 5), BENCH_WARMUP (seconds, default 1),
  * BENCH_MEMORY_REQUESTS (default 100000), BENCH_CREATES (default 200), BENCH_INIT_REPETITIONS (default 10),
- * BENCH_MICRO_TIME (ms per micro-benchmark, default 500), BENCH_SECTIONS (e.g. `1,2`; default all; section 3
+ * BENCH_MICRO_TIME (ms per micro-benchmark, default 500), BENCH_HANDSHAKES (default 200), BENCH_SECTIONS (e.g. `1,2`; default all; section 3
  * runs with section 1).
  */
 import { repoPath } from '../test/harness/repo.js';
 import { benchEndToEnd } from './end-to-end.js';
 import { benchInitProgram } from './init-program.js';
 import { benchMicro } from './micro.js';
+import { benchTlsHandshakes } from './tls-handshakes.js';
 import { Report } from './report.js';
 import { benchWebhookThroughput } from './webhook-throughput.js';
 
@@ -44,9 +45,10 @@ const settings = {
   creates: Math.round(numberFromEnv('BENCH_CREATES', 200)),
   initRepetitions: Math.round(numberFromEnv('BENCH_INIT_REPETITIONS', 10)),
   microTimeMs: numberFromEnv('BENCH_MICRO_TIME', 500),
+  handshakes: Math.round(numberFromEnv('BENCH_HANDSHAKES', 200)),
   concurrencies: [1, 16, 64],
   settleMs: 2_000,
-  sections: (process.env.BENCH_SECTIONS || '1,2,3,4,5').split(',').map((s) => s.trim()),
+  sections: (process.env.BENCH_SECTIONS || '1,2,3,4,5,6').split(',').map((s) => s.trim()),
 };
 
 const report = new Report();
@@ -72,6 +74,7 @@ await section('1', () => benchWebhookThroughput(report, settings));
 await section('2', () => benchMicro(report, settings.microTimeMs));
 await section('4', () => benchInitProgram(report, settings.initRepetitions));
 await section('5', () => benchEndToEnd(report, settings.creates));
+await section('6', () => benchTlsHandshakes(report, settings.handshakes));
 
 const seconds = Number(process.hrtime.bigint() - started) / 1e9;
 report.details.errors = errors;

@@ -16,6 +16,8 @@ const SECTION = '3. Memory';
 const LOAD_CONNECTIONS = 16;
 const ROUNDS = 4;
 const MAX_RSS_GROWTH = 0.1;
+/** The webhook's RSS after the load, against the bare baseline's after the same load (issue 12). */
+const MAX_RSS_VS_BASELINE = 1.25;
 
 export interface MemorySettings {
   memoryRequests: number;
@@ -171,6 +173,23 @@ export function reportMemory(report: Report, injector: MemoryRun, baseline: Memo
   if (!met) {
     report.fail(
       `webhook RSS grew ${(rssGrowth * 100).toFixed(1)}% over ${after.requests} requests (limit ${MAX_RSS_GROWTH * 100}%)`,
+    );
+  }
+
+  const baselineAfter = baseline?.trail.at(-1);
+  if (baselineAfter) {
+    const rssRatio = after.rss / baselineAfter.rss;
+    report.target(
+      {
+        section: SECTION,
+        figure:
+          `webhook RSS / bare baseline RSS after ${after.requests} requests ` +
+          `(${formatNumber(mib(after.rss))} / ${formatNumber(mib(baselineAfter.rss))} MiB)`,
+        value: rssRatio,
+        unit: '×',
+        target: `≤${MAX_RSS_VS_BASELINE}× the baseline`,
+      },
+      rssRatio <= MAX_RSS_VS_BASELINE,
     );
   }
 

@@ -21,14 +21,27 @@ export interface BaselineServer {
   stop(): Promise<void>;
 }
 
+export interface BaselineOptions {
+  /** Listen for an inspector (for the memory check's forced garbage collection). */
+  inspect?: boolean;
+  /** Answer every review with these bytes (the size-matched floor) instead of a bare `allowed: true`. */
+  responseFile?: string;
+}
+
 export async function startBaselineServer(
   certPath: string,
   keyPath: string,
-  { inspect = false } = {},
+  { inspect = false, responseFile }: BaselineOptions = {},
 ): Promise<BaselineServer> {
   const child = spawn(
     process.execPath,
-    [...(inspect ? [INSPECT_FLAG] : []), BASELINE_SERVER, certPath, keyPath],
+    [
+      ...(inspect ? [INSPECT_FLAG] : []),
+      BASELINE_SERVER,
+      certPath,
+      keyPath,
+      ...(responseFile ? ['--response', responseFile] : []),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   let stderr = '';
@@ -104,6 +117,30 @@ export async function capture(
     child.once('close', (exitCode) => resolve(exitCode));
   });
   return { code, stdout, stderr };
+}
+
+/**
+ * CPU time a process has used so far, user plus system, over all its threads (so garbage collection and TLS work
+ * off the main thread count), in seconds; /proc accounts it in clock ticks of 1/CLK_TCK s.
+ */
+export async function readCpuSeconds(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which is in parentheses and may itself contain spaces: state is field 3.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`cannot read /proc/${pid}/stat`);
+  return (utime + stime) / (await clockTicksPerSecond());
+}
+
+let clockTicks: Promise<number> | undefined;
+
+function clockTicksPerSecond(): Promise<number> {
+  return (clockTicks ??= capture('getconf', ['CLK_TCK']).then(({ code, stdout }) => {
+    const ticks = Number(stdout.trim());
+    if (code !== 0 || !Number.isInteger(ticks) || ticks <= 0) throw new Error('getconf CLK_TCK failed');
+    return ticks;
+  }));
 }
 
 /** VmRSS of a process, in bytes, from /proc/<pid>/status. */

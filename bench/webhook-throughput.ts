@@ -1,11 +1,16 @@
 /**
  * Section 1: the real webhook process (`node dist/cli/main.js serve`) under autocannon load from another process,
- * against a bare Fastify baseline measured in the same run; and the load for section 3 (memory.ts).
+ * against two baselines measured in the same run: the size-matched floor (bare Fastify answering with the
+ * injector's own answer bytes, precomputed) and the bare baseline (`allowed: true`); and the load for section 3
+ * (memory.ts). Each server's CPU time per request (process CPU ÷ requests, from /proc) is printed beside it.
  *
  * The typical pod's webhook process also serves the memory check, counting this section's requests towards its
  * 100 000. Large pods get their own webhook process, because their 1 MiB bodies grow the heap in a way that says
  * nothing about leaks.
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { INJECT_PATH } from '../common/constants.js';
 import { startWebhookProcess, type WebhookProcess } from '../test/harness/webhook-process.js';
@@ -15,6 +20,7 @@ import { admissionReviewBody, POD_KINDS, type PodKind } from './pods.js';
 import {
   INSPECT_FLAG,
   inspectorUrlIn,
+  readCpuSeconds,
   readRssBytes,
   runLoad,
   startBaselineServer,
@@ -29,26 +35,44 @@ export interface ThroughputSettings extends MemorySettings {
 }
 
 const SECTION_LOAD = '1. Webhook throughput and latency';
+/** Targets against the size-matched floor (issue 12). */
+const MIN_THROUGHPUT_VS_FLOOR = 0.5;
+const MAX_P99_VS_FLOOR = 1.5;
+const P99_TARGET_CONNECTIONS = 64;
 
-interface Cell {
+/** One load run against one server, with the CPU time the server spent on it. */
+export interface Measured {
+  load: LoadResult;
+  /** Process CPU time (all threads) during the run, warm-up included, ÷ every request sent in it; µs. */
+  cpuMicrosPerRequest: number;
+}
+
+const SERVERS = ['injector', 'floor', 'bare'] as const;
+type ServerName = (typeof SERVERS)[number];
+
+interface Cell extends Record<ServerName, Measured> {
   pod: PodKind;
   connections: number;
-  injector: LoadResult;
-  baseline: LoadResult;
+}
+
+interface Target {
+  origin: string;
+  pid: number;
 }
 
 export async function benchWebhookThroughput(report: Report, settings: ThroughputSettings): Promise<void> {
   report.section(SECTION_LOAD);
   const started: { stop(): Promise<void> }[] = [];
+  const answersDir = await mkdtemp(join(tmpdir(), 'mesh-injector-bench-'));
   try {
     // The inspector lets the memory check force a garbage collection before each reading.
     const typicalWebhook = await startWebhookProcess({ nodeFlags: [INSPECT_FLAG] });
     started.push(typicalWebhook);
     const webhookInspector = inspectorUrlIn(typicalWebhook.logs().join('\n'));
     if (!webhookInspector) throw new Error('the webhook process printed no inspector URL');
-    const baseline = await startBaselineServer(typicalWebhook.certPath, typicalWebhook.keyPath);
-    started.push(baseline);
-    const responseSizes = await checkAnswers(typicalWebhook, baseline);
+    const bare = await startBaselineServer(typicalWebhook.certPath, typicalWebhook.keyPath);
+    started.push(bare);
+    const answers = await checkAnswers(typicalWebhook, bare);
     const memory = new MemoryProbe(
       {
         pid: typicalWebhook.pid,
@@ -67,14 +91,30 @@ export async function benchWebhookThroughput(report: Report, settings: Throughpu
         webhook = await startWebhookProcess();
         started.push(webhook);
       }
+      const answerFile = join(answersDir, `${pod}.json`);
+      await writeFile(answerFile, answers[pod].injectorText);
+      const floor = await startBaselineServer(typicalWebhook.certPath, typicalWebhook.keyPath, {
+        responseFile: answerFile,
+      });
+      started.push(floor);
+      await checkFloor(floor, typicalWebhook.ca.cert, pod, answers[pod].injectorText);
+      const targets: Record<ServerName, Target> = {
+        injector: { origin: webhook.url, pid: webhook.pid },
+        floor: { origin: floor.origin, pid: floor.pid },
+        bare: { origin: bare.origin, pid: bare.pid },
+      };
       for (const connections of settings.concurrencies) {
-        const baselineResult = await runLoad(loadSpec(baseline.origin, pod, connections, settings));
-        const injectorResult = await runLoad(loadSpec(webhook.url, pod, connections, settings));
-        if (pod === 'typical') memory.count(injectorResult);
-        const cell = { pod, connections, injector: injectorResult, baseline: baselineResult };
+        const measured = {} as Record<ServerName, Measured>;
+        // The baselines first, then the injector: each run gets the machine in the same state.
+        for (const server of ['bare', 'floor', 'injector'] as const) {
+          measured[server] = await measure(targets[server], loadSpec(pod, connections, settings));
+        }
+        if (pod === 'typical') memory.count(measured.injector.load);
+        const cell: Cell = { pod, connections, ...measured };
         cells.push(cell);
         printCell(report, cell);
       }
+      await floor.stop();
       if (pod === 'large') {
         await sleep(settings.settleMs);
         const rss = await readRssBytes(webhook.pid);
@@ -82,11 +122,17 @@ export async function benchWebhookThroughput(report: Report, settings: Throughpu
       }
     }
     checkLoadTargets(report, cells);
-    report.table(loadTable(cells, settings, responseSizes));
-    report.details.load = { cells, responseSizes };
+    report.table(loadTable(cells, settings, answers));
+    report.table(cpuTable(cells));
+    report.details.load = {
+      cells,
+      responseSizes: Object.fromEntries(
+        POD_KINDS.map((pod) => [pod, { injector: answers[pod].injector, bare: answers[pod].bare }]),
+      ),
+    };
 
     const injectorMemory = await measureMemory(memory);
-    // The control: a fresh baseline server given the same number of requests.
+    // The control: a fresh bare baseline server given the same number of requests.
     const memoryBaseline = await startBaselineServer(typicalWebhook.certPath, typicalWebhook.keyPath, {
       inspect: true,
     });
@@ -104,12 +150,19 @@ export async function benchWebhookThroughput(report: Report, settings: Throughpu
     reportMemory(report, injectorMemory, baselineMemory);
   } finally {
     for (const process of started.reverse()) await process.stop();
+    await rm(answersDir, { recursive: true, force: true });
   }
 }
 
-function loadSpec(origin: string, pod: PodKind, connections: number, settings: ThroughputSettings): LoadSpec {
+async function measure(target: Target, spec: Omit<LoadSpec, 'origin'>): Promise<Measured> {
+  const cpuBefore = await readCpuSeconds(target.pid);
+  const load = await runLoad({ ...spec, origin: target.origin });
+  const cpuSeconds = (await readCpuSeconds(target.pid)) - cpuBefore;
+  return { load, cpuMicrosPerRequest: (cpuSeconds * 1e6) / (load.requests + load.warmupRequests) };
+}
+
+function loadSpec(pod: PodKind, connections: number, settings: ThroughputSettings): Omit<LoadSpec, 'origin'> {
   return {
-    origin,
     pod,
     connections,
     warmupSeconds: settings.warmupSeconds,
@@ -117,9 +170,19 @@ function loadSpec(origin: string, pod: PodKind, connections: number, settings: T
   };
 }
 
-/** Before measuring anything: the webhook must inject both pods, and the baseline must admit them. */
-async function checkAnswers(webhook: WebhookProcess, baseline: BaselineServer): Promise<ResponseSizes> {
-  const sizes: ResponseSizes = {};
+interface Answers {
+  /** The injector's answer, byte for byte: what the size-matched floor sends. */
+  injectorText: string;
+  injector: number;
+  bare: number;
+}
+
+/** Before measuring anything: the webhook must inject both pods, and the bare baseline must admit them. */
+async function checkAnswers(
+  webhook: WebhookProcess,
+  bare: BaselineServer,
+): Promise<Record<PodKind, Answers>> {
+  const answers = {} as Record<PodKind, Answers>;
   for (const pod of POD_KINDS) {
     const body = admissionReviewBody(pod);
     const injected = await postJson(`${webhook.url}${INJECT_PATH}`, webhook.ca.cert, body);
@@ -130,74 +193,81 @@ async function checkAnswers(webhook: WebhookProcess, baseline: BaselineServer): 
           JSON.stringify(injected.json).slice(0, 500),
       );
     }
-    const admitted = await postJson(`${baseline.origin}${INJECT_PATH}`, webhook.ca.cert, body);
+    const admitted = await postJson(`${bare.origin}${INJECT_PATH}`, webhook.ca.cert, body);
     if ((admitted.json as { response?: { allowed?: boolean } }).response?.allowed !== true) {
-      throw new Error(`the baseline did not admit the ${pod} pod: ${JSON.stringify(admitted.json)}`);
+      throw new Error(`the bare baseline did not admit the ${pod} pod: ${JSON.stringify(admitted.json)}`);
     }
-    sizes[pod] = {
-      injector: Buffer.byteLength(JSON.stringify(injected.json)),
-      baseline: Buffer.byteLength(JSON.stringify(admitted.json)),
+    answers[pod] = {
+      injectorText: injected.text,
+      injector: Buffer.byteLength(injected.text),
+      bare: Buffer.byteLength(admitted.text),
     };
   }
-  return sizes;
+  return answers;
 }
 
-/** Response body bytes per pod: the injector's carries the patch, the baseline's only `allowed: true`. */
-type ResponseSizes = Partial<Record<PodKind, { injector: number; baseline: number }>>;
+async function checkFloor(
+  floor: BaselineServer,
+  caPem: string,
+  pod: PodKind,
+  expected: string,
+): Promise<void> {
+  const answer = await postJson(`${floor.origin}${INJECT_PATH}`, caPem, admissionReviewBody(pod));
+  if (answer.text !== expected) {
+    throw new Error(`the size-matched floor for the ${pod} pod does not answer with the injector's bytes`);
+  }
+}
 
-function printCell(report: Report, { pod, connections, injector, baseline }: Cell): void {
-  const name = `${pod} pod, c=${connections}`;
-  report.figure(SECTION_LOAD, `${name}: injector throughput`, injector.requestsPerSecond, 'req/s');
-  report.figure(SECTION_LOAD, `${name}: injector p50`, injector.latencyMs.p50, 'ms');
-  report.figure(SECTION_LOAD, `${name}: injector p99`, injector.latencyMs.p99, 'ms');
-  report.figure(SECTION_LOAD, `${name}: baseline throughput`, baseline.requestsPerSecond, 'req/s');
-  report.figure(SECTION_LOAD, `${name}: baseline p50`, baseline.latencyMs.p50, 'ms');
-  report.figure(SECTION_LOAD, `${name}: baseline p99`, baseline.latencyMs.p99, 'ms');
-  report.figure(
-    SECTION_LOAD,
-    `${name}: throughput injector/baseline`,
-    ratio(injector.requestsPerSecond, baseline.requestsPerSecond),
-    '×',
-  );
-  for (const [who, result] of [
-    ['injector', injector],
-    ['baseline', baseline],
-  ] as const) {
-    const failed = result.non2xx + result.errors + result.timeouts;
+function printCell(report: Report, cell: Cell): void {
+  const name = `${cell.pod} pod, c=${cell.connections}`;
+  for (const server of SERVERS) {
+    const { load, cpuMicrosPerRequest } = cell[server];
+    report.figure(SECTION_LOAD, `${name}: ${server} throughput`, load.requestsPerSecond, 'req/s');
+    report.figure(SECTION_LOAD, `${name}: ${server} p50`, load.latencyMs.p50, 'ms');
+    report.figure(SECTION_LOAD, `${name}: ${server} p99`, load.latencyMs.p99, 'ms');
+    report.figure(SECTION_LOAD, `${name}: ${server} CPU per request`, cpuMicrosPerRequest, 'µs');
+    const failed = load.non2xx + load.errors + load.timeouts;
     if (failed > 0) {
       report.note(
-        `WARNING ${name}: ${who} had ${result.non2xx} non-2xx responses, ${result.errors} errors, ` +
-          `${result.timeouts} timeouts; only 2xx responses are counted`,
+        `WARNING ${name}: ${server} had ${load.non2xx} non-2xx responses, ${load.errors} errors, ` +
+          `${load.timeouts} timeouts; only 2xx responses are counted`,
       );
     }
   }
+  report.figure(SECTION_LOAD, `${name}: throughput injector/bare`, throughputRatio(cell, 'bare'), '×');
 }
+
+const throughputRatio = (cell: Cell, baseline: 'floor' | 'bare') =>
+  ratio(cell.injector.load.requestsPerSecond, cell[baseline].load.requestsPerSecond);
 
 function checkLoadTargets(report: Report, cells: Cell[]): void {
   for (const cell of cells) {
     const name = `${cell.pod} pod, c=${cell.connections}`;
     if (cell.pod === 'typical') {
-      const throughputRatio = ratio(cell.injector.requestsPerSecond, cell.baseline.requestsPerSecond);
+      const value = throughputRatio(cell, 'floor');
       report.target(
         {
           section: SECTION_LOAD,
-          figure: `${name}: throughput injector/baseline`,
-          value: throughputRatio,
+          figure: `${name}: throughput injector/size-matched floor`,
+          value,
           unit: '×',
-          target: '≥0.5× baseline',
+          target: `≥${MIN_THROUGHPUT_VS_FLOOR}× the floor`,
         },
-        throughputRatio >= 0.5,
+        value >= MIN_THROUGHPUT_VS_FLOOR,
       );
-      if (cell.connections === 64) {
+      if (cell.connections === P99_TARGET_CONNECTIONS) {
+        const p99 = ratio(cell.injector.load.latencyMs.p99, cell.floor.load.latencyMs.p99);
         report.target(
           {
             section: SECTION_LOAD,
-            figure: `${name}: injector p99`,
-            value: cell.injector.latencyMs.p99,
-            unit: 'ms',
-            target: 'p99 ≤ 10 ms at concurrency 64',
+            figure:
+              `${name}: p99 injector/size-matched floor (${formatNumber(cell.injector.load.latencyMs.p99)} ` +
+              `/ ${formatNumber(cell.floor.load.latencyMs.p99)} ms)`,
+            value: p99,
+            unit: '×',
+            target: `≤${MAX_P99_VS_FLOOR}× the floor's p99`,
           },
-          cell.injector.latencyMs.p99 <= 10,
+          p99 <= MAX_P99_VS_FLOOR,
         );
       }
     }
@@ -206,49 +276,75 @@ function checkLoadTargets(report: Report, cells: Cell[]): void {
         {
           section: SECTION_LOAD,
           figure: `${name}: injector p50`,
-          value: cell.injector.latencyMs.p50,
+          value: cell.injector.load.latencyMs.p50,
           unit: 'ms',
           target: 'large pod p50 < 20 ms',
         },
-        cell.injector.latencyMs.p50 < 20,
+        cell.injector.load.latencyMs.p50 < 20,
       );
     }
   }
 }
 
-function loadTable(cells: Cell[], settings: ThroughputSettings, sizes: ResponseSizes) {
-  const ms = (result: LoadResult) =>
-    `${formatNumber(result.latencyMs.p50)} / ${formatNumber(result.latencyMs.p99)}`;
+const podLabel = (pod: PodKind) => `${pod} (${kib(Buffer.byteLength(admissionReviewBody(pod)))} KiB review)`;
+
+function loadTable(cells: Cell[], settings: ThroughputSettings, answers: Record<PodKind, Answers>) {
+  const ms = ({ load }: Measured) =>
+    `${formatNumber(load.latencyMs.p50)} / ${formatNumber(load.latencyMs.p99)}`;
   return {
     title: 'Webhook throughput and latency (HTTPS keep-alive, autocannon in a separate process)',
     header: [
       'Pod',
-      'Concurrency',
+      'c',
       'Injector req/s',
-      'Baseline req/s',
-      'Injector/baseline',
-      'Injector p50 / p99 ms',
-      'Baseline p50 / p99 ms',
+      'Floor req/s',
+      'Bare req/s',
+      'Injector/floor',
+      'Injector/bare',
+      'p50 / p99 ms: injector',
+      'floor',
+      'bare',
     ],
     rows: cells.map((cell) => [
-      `${cell.pod} (${kib(Buffer.byteLength(admissionReviewBody(cell.pod)))} KiB review)`,
+      podLabel(cell.pod),
       String(cell.connections),
-      formatNumber(cell.injector.requestsPerSecond),
-      formatNumber(cell.baseline.requestsPerSecond),
-      formatRatio(ratio(cell.injector.requestsPerSecond, cell.baseline.requestsPerSecond)),
-      ms(cell.injector),
-      ms(cell.baseline),
+      ...SERVERS.map((server) => formatNumber(cell[server].load.requestsPerSecond)),
+      formatRatio(throughputRatio(cell, 'floor')),
+      formatRatio(throughputRatio(cell, 'bare')),
+      ...SERVERS.map((server) => ms(cell[server])),
     ]),
     notes: [
-      `${settings.durationSeconds} s per cell after a ${settings.warmupSeconds} s warm-up. Baseline: bare Fastify ` +
-        'HTTPS in its own process, same TLS and body limit, parses the review and answers `allowed: true`.',
-      'Response bodies: ' +
+      `${settings.durationSeconds} s per cell after a ${settings.warmupSeconds} s warm-up, bare then floor then ` +
+        'injector. Floor: bare Fastify HTTPS in its own process, same TLS and body limit, parses the review and ' +
+        "answers with the injector's own answer bytes for that pod, read from a file at start (the size-matched " +
+        'floor). Bare: the same server answering `allowed: true`.',
+      'Answer bodies: ' +
         POD_KINDS.map(
           (pod) =>
-            `${pod} pod ${formatNumber((sizes[pod]?.injector ?? Number.NaN) / 1024)} KiB from the injector ` +
-            `(the patch, with the proxy's bootstrap), ${sizes[pod]?.baseline ?? 'n/a'} bytes from the baseline`,
+            `${pod} pod ${formatNumber(answers[pod].injector / 1024)} KiB from the injector and the floor ` +
+            `(the patch, with the proxy's bootstrap), ${answers[pod].bare} bytes from the bare baseline`,
         ).join('; ') +
         '.',
+    ],
+  };
+}
+
+function cpuTable(cells: Cell[]) {
+  const cpu = (measured: Measured) => formatNumber(measured.cpuMicrosPerRequest);
+  return {
+    title: 'CPU time per request (µs, process CPU over all threads ÷ requests)',
+    header: ['Pod', 'c', 'Injector', 'Floor', 'Bare', 'Injector − floor'],
+    rows: cells.map((cell) => [
+      podLabel(cell.pod),
+      String(cell.connections),
+      cpu(cell.injector),
+      cpu(cell.floor),
+      cpu(cell.bare),
+      formatNumber(cell.injector.cpuMicrosPerRequest - cell.floor.cpuMicrosPerRequest),
+    ]),
+    notes: [
+      'User plus system time from /proc/<pid>/stat (clock ticks) over the warm-up and the measured run, divided ' +
+        'by the requests sent in both; it includes garbage collection and anything else off the main thread.',
     ],
   };
 }

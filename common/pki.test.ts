@@ -1,9 +1,16 @@
-import { X509Certificate } from 'node:crypto';
+import { generateKeyPairSync, X509Certificate } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { CertificateAndKey, CertificateAuthority } from './pki.js';
-import { certificateInfo, createCA, issueClientCert, issueServingCert, verifyIssuedBy } from './pki.js';
+import {
+  certificateInfo,
+  createCA,
+  issueClientCert,
+  issueServingCert,
+  keyTypeOf,
+  verifyIssuedBy,
+} from './pki.js';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -103,5 +110,29 @@ describe('pki', () => {
     } finally {
       server.close();
     }
+  });
+
+  it('makes ECDSA P-256 keys unless asked for RSA-2048, and signs with whatever key the CA has', async () => {
+    expect(keyTypeOf(ca.key)).toBe('ecdsa-p256');
+    expect(keyTypeOf(serving.key)).toBe('ecdsa-p256');
+    expect(new X509Certificate(serving.cert).publicKey.asymmetricKeyType).toBe('ec');
+
+    const rsaServing = await issueServingCert(ca, { dnsNames: ['localhost'], keyType: 'rsa-2048' });
+    expect(keyTypeOf(rsaServing.key)).toBe('rsa-2048');
+    expect(new X509Certificate(rsaServing.cert).publicKey.asymmetricKeyDetails?.modulusLength).toBe(2048);
+    expect(verifyIssuedBy(rsaServing.cert, ca.cert)).toBe(true);
+
+    const rsaCa = await createCA({ commonName: 'RSA CA', keyType: 'rsa-2048' });
+    const signedByRsa = await issueServingCert(rsaCa, { dnsNames: ['localhost'] });
+    expect(keyTypeOf(signedByRsa.key)).toBe('ecdsa-p256');
+    expect(verifyIssuedBy(signedByRsa.cert, rsaCa.cert)).toBe(true);
+    expect(new X509Certificate(signedByRsa.cert).publicKey.asymmetricKeyType).toBe('ec');
+  });
+
+  it('refuses a key of another type or size', () => {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
+    expect(() => keyTypeOf(privateKey.export({ type: 'pkcs8', format: 'pem' }).toString())).toThrow(
+      /unsupported key: ec/,
+    );
   });
 });

@@ -10,6 +10,7 @@
  */
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
+import { ConflictError } from './conflict-error.js';
 import {
   caBundleOf,
   decodeBundle,
@@ -36,7 +37,7 @@ export interface StoredSecret {
   resourceVersion: string;
 }
 
-export class ConflictError extends Error {}
+export { ConflictError };
 
 export interface CertificateManagerOptions {
   api: CertificateApi;

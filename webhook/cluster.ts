@@ -7,7 +7,8 @@ import {
   VersionApi,
   type V1MutatingWebhookConfiguration,
 } from '@kubernetes/client-node';
-import { ConflictError, type CertificateApi } from './certificate-manager.js';
+import type { CertificateApi } from './certificate-manager.js';
+import { ConflictError } from './conflict-error.js';
 import type { ServerVersion } from './native-sidecars.js';
 
 /** KUBECONFIG, ~/.kube/config or the in-cluster service account, as client-node resolves them. */

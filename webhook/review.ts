@@ -3,11 +3,11 @@
  * has invalid annotations, and otherwise answer with the minimal JSON patch from the pod to the injected pod.
  */
 import type { V1Pod } from '@kubernetes/client-node';
-import jsonPatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import { isPodCreate, podOf, type AdmissionRequest } from './admission.js';
 import { decideInjection, type SkipReason } from './decision.js';
 import { injectPod, type InjectionContext } from './inject.js';
+import { injectionPatch } from './patch.js';
 
 export type ReviewOutcome =
   | { outcome: 'passthrough' }
@@ -31,7 +31,7 @@ export function reviewRequest(request: AdmissionRequest, context: InjectionConte
   const injected = injectPod(pod, namespace, context);
   if (injected.outcome === 'denied')
     return { outcome: 'denied', message: injected.message, pod, namespace, warnings };
-  return { outcome: 'injected', patch: jsonPatch.compare(pod, injected.pod), pod, namespace, warnings };
+  return { outcome: 'injected', patch: injectionPatch(pod, injected.pod), pod, namespace, warnings };
 }
 
 /** The pod's name for logs: a CREATE from a controller has only a generateName. */

@@ -6,7 +6,7 @@ import Fastify, { LogController, type FastifyError, type FastifyReply, type Fast
 import type { Logger } from 'pino';
 import { INJECT_PATH } from '../common/constants.js';
 import {
-  admissionResponseJson,
+  admissionResponseBytes,
   parseAdmissionReview,
   type AdmissionReview,
   type Verdict,
@@ -189,9 +189,9 @@ function handleInject(
   }
 }
 
-/** The answer as JSON text: admissionResponseJson writes the patch into it without serialising it twice. */
+/** The answer as JSON bytes: admissionResponseBytes writes the patch into it without serialising it twice. */
 function sendReview(reply: FastifyReply, review: AdmissionReview, verdict: Verdict) {
-  return reply.type('application/json; charset=utf-8').send(admissionResponseJson(review, verdict));
+  return reply.type('application/json; charset=utf-8').send(admissionResponseBytes(review, verdict));
 }
 
 function reasonPhrase(statusCode: number): string {
