@@ -5,6 +5,7 @@
  */
 import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
 import { ANNOTATIONS, PORTS, PROXY_GID, PROXY_UID } from '../common/constants.js';
+import { mergeContainer } from './container-merge.js';
 import { renderInitArgs } from './init-args.js';
 import {
   describeProblem,
@@ -12,6 +13,7 @@ import {
   type AnnotationProblem,
   type PodSettings,
 } from './pod-settings.js';
+import { followProxyIdentity, withInterceptionPrivileges } from './proxy-identity.js';
 import { renderSidecar, type SidecarTemplate } from './sidecar-template.js';
 import type { ContainerOverride } from './syntax.js';
 import { formatStatus, parseStatus, templateVersion } from './status.js';
@@ -70,11 +72,15 @@ export function injectPod(original: V1Pod, namespace: string, context: Injection
   const overrides = previous
     ? overridesByName(settings.containerOverrides ?? [])
     : collectOverrides(userInit, userContainers, injectedNames);
-  const customized = (container: V1Container) => overlay(container, overrides.get(container.name));
+  const customized = (container: V1Container) => mergeContainer(container, overrides.get(container.name));
   const appInit = userInit.filter((c) => !injectedNames.has(c.name));
   const apps = userContainers.filter((c) => !injectedNames.has(c.name));
-  const injectedInit = init && customized(init);
-  const injectedProxy = customized(proxy);
+  const { proxy: injectedProxy, init: injectedInit } = followProxyIdentity(
+    customized(withInterceptionPrivileges(proxy, settings.interceptionMode)),
+    init && customized(init),
+    overrides.get(proxy.name),
+    settings.interceptionMode,
+  );
 
   const native = settings.nativeSidecar ?? context.nativeSidecars;
   let initContainers: V1Container[];
@@ -217,13 +223,6 @@ function formatOverrides(overrides: Overrides, userInit: V1Container[]): string 
     ...(containers.length > 0 ? { containers } : {}),
     ...(initContainers.length > 0 ? { initContainers } : {}),
   });
-}
-
-/** The user's fields win; `image: auto` (or no image) keeps the injected image. */
-function overlay(injected: V1Container, user: V1Container | undefined): V1Container {
-  if (!user) return injected;
-  const { image, ...fields } = user;
-  return { ...injected, ...fields, ...(image && image !== 'auto' ? { image } : {}) };
 }
 
 function setList<K extends 'initContainers' | 'volumes'>(
