@@ -7,7 +7,12 @@ import { pino, type Logger } from 'pino';
 import { ConfigStore } from '../webhook/config-store.js';
 import { CertificateManager } from '../webhook/certificate-manager.js';
 import { DEFAULT_POLICY, serviceDnsNames } from '../webhook/certificate-plan.js';
-import { fetchServerVersion, kubernetesCertificateApi, loadKubeConfig } from '../webhook/cluster.js';
+import {
+  fetchServerVersion,
+  kubernetesCertificateApi,
+  loadKubeConfig,
+  watchKubeletVersions,
+} from '../webhook/cluster.js';
 import type { InjectorConfig } from '../webhook/config.js';
 import { createMetrics } from '../webhook/metrics.js';
 import { supportsNativeSidecars, type ServerVersion } from '../webhook/native-sidecars.js';
@@ -56,6 +61,10 @@ export async function serve(
   await store.start();
 
   const apiserver = await apiserverVersion(options.kubeconfig, log);
+  const kubelets =
+    apiserver === undefined
+      ? undefined
+      : watchKubeletVersions(loadKubeConfig(options.kubeconfig), log.child({ component: 'nodes' }));
   const certificateManager = options.certificates
     ? await startCertificateManager(options, options.certificates, log.child({ component: 'certificates' }))
     : undefined;
@@ -72,12 +81,14 @@ export async function serve(
         if (!store.current) return `no valid configuration: ${store.lastError ?? 'not loaded yet'}`;
         return undefined;
       },
-      nativeSidecars: (config: InjectorConfig) => {
-        const mode = config.values.nativeSidecars;
-        return (
-          mode === 'true' || (mode === 'auto' && apiserver !== undefined && supportsNativeSidecars(apiserver))
-        );
-      },
+      nativeSidecars: (config: InjectorConfig) =>
+        apiserver === undefined || kubelets === undefined
+          ? config.values.nativeSidecars === 'true'
+          : {
+              apiserverVersion: apiserver.gitVersion ?? `v${apiserver.major}.${apiserver.minor}`,
+              apiserverAccepts: supportsNativeSidecars(apiserver),
+              kubeletVersions: kubelets.current(),
+            },
     },
   });
   await app.listen({ port: options.port, host: options.host });
@@ -109,6 +120,7 @@ export async function serve(
         await new Promise((resolve) => setTimeout(resolve, options.shutdownDelayMs));
         tlsReloader.close();
         certificateManager?.stop();
+        await kubelets?.stop();
         store.close();
         await app.close();
         log.info('shut down');

@@ -6,6 +6,7 @@
 import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
 import { ANNOTATIONS, PORTS, PROXY_GID, PROXY_UID } from '../common/constants.js';
 import { mergeContainer } from './container-merge.js';
+import { resolveNativeSidecars, type NativeSidecarDefault } from './native-sidecars.js';
 import { renderInitArgs } from './init-args.js';
 import {
   describeProblem,
@@ -26,8 +27,11 @@ export interface InjectionContext {
   template: SidecarTemplate;
   /** The proxy's bootstrap (envoy.yaml in the config directory), if the template wants it. */
   proxyBootstrap: string | null;
-  /** Native sidecars for pods that do not choose: `nativeSidecars` resolved against the cluster's version. */
-  nativeSidecars: boolean;
+  /**
+   * Native sidecars for pods that do not choose: a fixed answer, or what was learned of the cluster, resolved per
+   * pod with the values' `nativeSidecars` mode (native-sidecars.ts).
+   */
+  nativeSidecars: NativeSidecarDefault;
 }
 
 export type InjectionResult =
@@ -46,6 +50,21 @@ export function injectPod(original: V1Pod, namespace: string, context: Injection
     };
   }
   const settings = read.settings;
+  const layout = resolveNativeSidecars(
+    settings.nativeSidecar,
+    context.values.nativeSidecars,
+    context.nativeSidecars,
+    original.spec?.nodeName,
+  );
+  if ('refused' in layout) {
+    const problem: AnnotationProblem = {
+      annotation: ANNOTATIONS.nativeSidecar,
+      value: 'true',
+      reason: layout.refused,
+      fix: 'remove the annotation (or set it to "false") to get the classic sidecar layout',
+    };
+    return { outcome: 'denied', message: describeProblem(problem), problems: [problem] };
+  }
 
   const previous = parseStatus(annotations[ANNOTATIONS.status]);
   const previouslyInjected = new Set([...(previous?.initContainers ?? []), ...(previous?.containers ?? [])]);
@@ -82,7 +101,7 @@ export function injectPod(original: V1Pod, namespace: string, context: Injection
     settings.interceptionMode,
   );
 
-  const native = settings.nativeSidecar ?? context.nativeSidecars;
+  const native = layout.native;
   let initContainers: V1Container[];
   let containers: V1Container[];
   if (native) {

@@ -12,6 +12,7 @@ import {
   type Verdict,
 } from './admission.js';
 import type { InjectorConfig } from './config.js';
+import type { InjectionContext } from './inject.js';
 import type { InjectorMetrics } from './metrics.js';
 import { podName, reviewRequest } from './review.js';
 import { MIN_TLS_VERSION } from './tls-reloader.js';
@@ -25,7 +26,7 @@ export interface ServerState {
   /** Why the injector is not ready, or undefined when it is. */
   notReadyReason(): string | undefined;
   /** Native sidecars for pods that do not choose, under this configuration. */
-  nativeSidecars(config: InjectorConfig): boolean;
+  nativeSidecars(config: InjectorConfig): InjectionContext['nativeSidecars'];
 }
 
 export interface ServerOptions {
