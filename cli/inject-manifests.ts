@@ -150,14 +150,14 @@ function injectObject(
     spec: spec as V1PodSpec,
   };
 
-  const decision = decideInjection(pod, namespace, OFFLINE_DECISION);
+  const decision = decideInjection(pod, namespace, OFFLINE_DECISION, context.values);
   for (const warning of decision.warnings)
     diagnostics.push({ severity: 'warning', object: description, message: warning });
   if (!decision.inject) {
     diagnostics.push({
       severity: 'skip',
       object: description,
-      message: `not injected: ${SKIP_REASONS[decision.reason]}`,
+      message: `not injected: ${SKIP_REASONS[decision.reason]}${decision.injector ? ` (${decision.injector})` : ''}`,
     });
     return 0;
   }
@@ -195,6 +195,7 @@ function injectObject(
 const SKIP_REASONS: Record<SkipReason, string> = {
   'host-network': 'it uses the host network (spec.hostNetwork: true)',
   'ignored-namespace': 'its namespace is never injected',
+  'injected-by-another': 'another injector already injected it',
   'explicitly-disabled': `${LABELS.inject} is "false"`,
   'never-inject-selector': 'it matches neverInjectSelector',
   'policy-disabled': 'the injection policy is disabled',

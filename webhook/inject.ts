@@ -144,7 +144,7 @@ export function injectPod(original: V1Pod, namespace: string, context: Injection
         volumes: sidecar.volumes.map((v) => v.name),
         imagePullSecrets: [],
         revision: context.values.revision,
-        version: templateVersion(context),
+        ...(context.values.templateVersionInStatus ? { version: templateVersion(context) } : {}),
       }),
       overrides: !previous && overrides.size > 0 ? formatOverrides(overrides, userInit) : undefined,
     }),

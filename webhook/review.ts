@@ -24,7 +24,7 @@ export function reviewRequest(request: AdmissionRequest, context: InjectionConte
   // The object of a CREATE often has no namespace yet; the request always does.
   const namespace = pod.metadata?.namespace || request.namespace || 'default';
 
-  const decision = decideInjection(pod, namespace, context.values);
+  const decision = decideInjection(pod, namespace, context.values, context.values);
   const { warnings } = decision;
   if (!decision.inject) return { outcome: 'skipped', reason: decision.reason, pod, namespace, warnings };
 
