@@ -306,7 +306,7 @@ describe('injectManifests errors', () => {
           severity: 'error',
           object: 'Deployment "bad" (document 12)',
           message: expect.stringMatching(
-            /^invalid value "80 -j ACCEPT" for annotation traffic\.sidecar\.istio\.io\/excludeOutboundPorts: .*; fix: use a comma-separated list of ports .*\(in spec\.template\.metadata\.annotations\)$/,
+            /^invalid annotation traffic\.sidecar\.istio\.io\/excludeOutboundPorts: "80 -j ACCEPT" is not a port; fix: use a comma-separated list of ports .*\(in spec\.template\.metadata\.annotations\)$/,
           ),
         },
       ],

@@ -239,6 +239,8 @@ function injectObject(
     return 0;
   }
 
+  for (const warning of result.warnings)
+    diagnostics.push({ severity: 'warning', object: description, message: warning });
   const injectedMetadata: V1ObjectMeta = { ...result.pod.metadata };
   if (templateMetadata?.name === undefined) delete injectedMetadata.name;
   if (templateMetadata?.namespace === undefined) delete injectedMetadata.namespace;

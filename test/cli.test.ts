@@ -479,7 +479,7 @@ describe.skipIf(missing.length > 0)('the mesh-injector CLI against a real kube-a
       const result = await cli(['inject', '-f', '-'], bad);
       expect(result.stdout).toBe('');
       expect(result.stderr).toMatch(
-        /^error: stdin: Deployment "bad" \(document 1\): invalid value "8080;reboot" for annotation traffic\.sidecar\.istio\.io\/includeInboundPorts: .*fix: /,
+        /^error: stdin: Deployment "bad" \(document 1\): invalid annotation traffic\.sidecar\.istio\.io\/includeInboundPorts: "8080;reboot" is not a port; fix: /,
       );
       expect(result.exitCode).toBe(1);
     });

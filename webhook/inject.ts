@@ -5,6 +5,7 @@
  */
 import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
 import { ANNOTATIONS, PORTS, PROXY_GID, PROXY_UID } from '../common/constants.js';
+import { ANNOTATION_TABLE } from './annotations.js';
 import { mergeContainer } from './container-merge.js';
 import { resolveNativeSidecars, type NativeSidecarDefault } from './native-sidecars.js';
 import { renderInitArgs } from './init-args.js';
@@ -34,8 +35,10 @@ export interface InjectionContext {
   nativeSidecars: NativeSidecarDefault;
 }
 
+/** `warnings` go back to the client (kubectl shows them): deprecated annotations, values treated as no decision. */
 export type InjectionResult =
-  { outcome: 'injected'; pod: V1Pod } | { outcome: 'denied'; message: string; problems: AnnotationProblem[] };
+  | { outcome: 'injected'; pod: V1Pod; warnings: string[] }
+  | { outcome: 'denied'; message: string; problems: AnnotationProblem[] };
 
 /** Written on first injection when the pod brings its own container with an injected name (Istio's format). */
 
@@ -61,7 +64,7 @@ export function injectPod(original: V1Pod, namespace: string, context: Injection
       annotation: ANNOTATIONS.nativeSidecar,
       value: 'true',
       reason: layout.refused,
-      fix: 'remove the annotation (or set it to "false") to get the classic sidecar layout',
+      fix: ANNOTATION_TABLE.nativeSidecar.fix,
     };
     return { outcome: 'denied', message: describeProblem(problem), problems: [problem] };
   }
@@ -149,7 +152,7 @@ export function injectPod(original: V1Pod, namespace: string, context: Injection
       overrides: !previous && overrides.size > 0 ? formatOverrides(overrides, userInit) : undefined,
     }),
   };
-  return { outcome: 'injected', pod };
+  return { outcome: 'injected', pod, warnings: read.warnings };
 }
 
 function templateData(pod: V1Pod, namespace: string, settings: PodSettings, context: InjectionContext) {

@@ -73,7 +73,7 @@ describe('native sidecars', () => {
     expect(result.outcome).toBe('denied');
     if (result.outcome !== 'denied') return;
     expect(result.message).toBe(
-      'invalid value "true" for annotation sidecar.istio.io/nativeSidecar: the apiserver (v1.20.2) cannot take ' +
+      'invalid annotation sidecar.istio.io/nativeSidecar: value "true": the apiserver (v1.20.2) cannot take ' +
         'native sidecars, which need Kubernetes 1.29 or newer; fix: remove the annotation (or set it to "false") ' +
         'to get the classic sidecar layout',
     );

@@ -177,15 +177,22 @@ function handleInject(
       if (outcome.outcome === 'skipped') {
         metrics.skip.inc({ reason: outcome.reason });
         log.info({ ...fields, reason: outcome.reason }, 'injection skipped');
-        return sendReview(reply, review, { allowed: true });
+        return sendReview(reply, review, { allowed: true, warnings: outcome.warnings });
       }
       if (outcome.outcome === 'denied') {
         metrics.failure.inc({ reason: 'invalid-annotation' });
-        log.info({ ...fields, reason: outcome.message }, 'injection denied');
-        return sendReview(reply, review, { allowed: false, message: outcome.message });
+        log.warn(
+          { ...fields, annotations: outcome.annotations, reason: outcome.message },
+          'injection denied',
+        );
+        return sendReview(reply, review, {
+          allowed: false,
+          message: outcome.message,
+          warnings: outcome.warnings,
+        });
       }
       log.info({ ...fields, patchOperations: outcome.patch.length }, 'sidecar injected');
-      return sendReview(reply, review, { allowed: true, patch: outcome.patch });
+      return sendReview(reply, review, { allowed: true, patch: outcome.patch, warnings: outcome.warnings });
     }
   }
 }
