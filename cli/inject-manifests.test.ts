@@ -151,7 +151,26 @@ describe('injectManifests on a stream', () => {
   it("passes through a kind whose API group is not the workload's (a CRD named Job)", () => {
     const crd =
       'apiVersion: example.com/v1\nkind: Job\nmetadata: {name: j}\nspec:\n  template:\n    spec:\n      containers: [{name: a, image: b}]\n';
-    expect(inject(crd)).toEqual({ ok: true, text: crd, injected: 0, diagnostics: [] });
+    expect(inject(crd)).toEqual({
+      ok: true,
+      text: crd,
+      injected: 0,
+      diagnostics: [
+        {
+          severity: 'skip',
+          object: 'Job "j" (document 1)',
+          message: 'not injected: Job of API group "example.com" is not the workload kind ("batch")',
+        },
+      ],
+      results: [
+        {
+          kind: 'Job',
+          name: 'j',
+          outcome: 'skipped',
+          reason: 'Job of API group "example.com" is not the workload kind ("batch")',
+        },
+      ],
+    });
   });
 
   it('returns a stream with no objects unchanged', () => {
@@ -171,12 +190,58 @@ describe('injectManifests skips, as the webhook decides', () => {
     const result = inject(ALL_KINDS);
     const optedOut = ALL_KINDS.slice(ALL_KINDS.lastIndexOf('---\napiVersion'));
     expect(result.text.endsWith(optedOut)).toBe(true);
-    expect(result.diagnostics).toEqual([
-      {
-        severity: 'skip',
-        object: 'Deployment "hello-opted-out" (document 11)',
-        message: 'not injected: sidecar.istio.io/inject is "false"',
-      },
+    expect(result.diagnostics).toContainEqual({
+      severity: 'skip',
+      object: 'Deployment "hello-opted-out" (document 11)',
+      message: 'not injected: sidecar.istio.io/inject is "false"',
+    });
+  });
+
+  it('names every object it leaves alone on stderr, with the reason, and reports each object', () => {
+    const result = inject(ALL_KINDS);
+    expect(result.diagnostics.filter((d) => d.severity === 'skip').map((d) => [d.object, d.message])).toEqual(
+      [
+        [
+          'Service "hello-listed" (document 9, item 2)',
+          'not injected: Service has no pod template to inject',
+        ],
+        ['ConfigMap "hello-config" (document 10)', 'not injected: ConfigMap has no pod template to inject'],
+        ['Deployment "hello-opted-out" (document 11)', 'not injected: sidecar.istio.io/inject is "false"'],
+      ],
+    );
+    expect(result.results.map((r) => `${r.kind} ${r.outcome}`)).toEqual([
+      'Pod injected',
+      'Deployment injected',
+      'StatefulSet injected',
+      'DaemonSet injected',
+      'ReplicaSet injected',
+      'ReplicationController injected',
+      'Job injected',
+      'CronJob injected',
+      'Deployment injected',
+      'Service skipped',
+      'ConfigMap skipped',
+      'Deployment skipped',
+    ]);
+  });
+
+  it('injects an OpenShift DeploymentConfig like the other workload kinds', () => {
+    const text = document('DeploymentConfig', 'hello', DEPLOYMENT_SPEC()).replace(
+      'apiVersion: apps/v1',
+      'apiVersion: apps.openshift.io/v1',
+    );
+    const result = inject(text);
+    expect(result.injected).toBe(1);
+    const containers = at(objects(result.text)[0]!, 'spec.template.spec.containers') as { name: string }[];
+    expect(containers.map((c) => c.name)).toContain('istio-proxy');
+  });
+
+  it('says so when injecting an injected object again changes nothing', () => {
+    const once = inject(document('Deployment', 'web', DEPLOYMENT_SPEC())).text;
+    const twice = inject(once);
+    expect(twice.text).toBe(once);
+    expect(twice.results).toEqual([
+      expect.objectContaining({ outcome: 'skipped', reason: expect.stringContaining('already injected') }),
     ]);
   });
 
@@ -231,15 +296,17 @@ describe('injectManifests errors', () => {
       DEPLOYMENT_SPEC("        traffic.sidecar.istio.io/excludeOutboundPorts: '80 -j ACCEPT'\n"),
     );
     const result = injectManifests(`${ALL_KINDS}---\n${bad}`, context);
-    expect(result).toEqual({
+    expect(result).toMatchObject({
       ok: false,
       diagnostics: [
+        expect.objectContaining({ severity: 'skip' }),
+        expect.objectContaining({ severity: 'skip' }),
         expect.objectContaining({ severity: 'skip' }),
         {
           severity: 'error',
           object: 'Deployment "bad" (document 12)',
           message: expect.stringMatching(
-            /^invalid value "80 -j ACCEPT" for annotation traffic\.sidecar\.istio\.io\/excludeOutboundPorts: .*; fix: use a comma-separated list of ports .*\(in spec\.template\.metadata\.annotations\)$/,
+            /^invalid annotation traffic\.sidecar\.istio\.io\/excludeOutboundPorts: "80 -j ACCEPT" is not a port; fix: use a comma-separated list of ports .*\(in spec\.template\.metadata\.annotations\)$/,
           ),
         },
       ],

@@ -21,9 +21,19 @@ export interface Diagnostic {
   message: string;
 }
 
+/** What happened to one object of the stream, for summaries. */
+export interface ObjectResult {
+  kind: string;
+  /** `namespace/name`, or `name`; empty when the object has none. */
+  name: string;
+  /** `skipped`: left alone (with the reason); `denied`: refused, so nothing is written. */
+  outcome: 'injected' | 'skipped' | 'denied';
+  reason: string;
+}
+
 export type InjectManifestsResult =
-  | { ok: true; text: string; injected: number; diagnostics: Diagnostic[] }
-  | { ok: false; diagnostics: Diagnostic[] };
+  | { ok: true; text: string; injected: number; diagnostics: Diagnostic[]; results: ObjectResult[] }
+  | { ok: false; diagnostics: Diagnostic[]; results: ObjectResult[] };
 
 /**
  * istioctl kube-inject's decision: the policy is forced to `enabled` and the selectors are not consulted, because
@@ -50,6 +60,8 @@ const POD_TEMPLATE_PATHS: Record<string, { groups: string[]; path: Path }> = {
   // Istio puts the labels and annotations on spec.jobTemplate.metadata; on the pod template they reach the pods,
   // so the status annotation is there for re-injection and `mesh-injector check`.
   CronJob: { groups: ['batch'], path: ['spec', 'jobTemplate', 'spec', 'template'] },
+  // OpenShift's; `v1` without a group is its pre-3.6 form, which Istio's kube-inject also injects.
+  DeploymentConfig: { groups: ['apps.openshift.io', ''], path: ['spec', 'template'] },
 };
 
 const YAML_OPTIONS = { version: '1.1', prettyErrors: false } as const;
@@ -57,9 +69,10 @@ const YAML_OPTIONS = { version: '1.1', prettyErrors: false } as const;
 export function injectManifests(text: string, context: InjectionContext): InjectManifestsResult {
   const documents = parseAllDocuments(text, YAML_OPTIONS);
   if (!Array.isArray(documents) || documents.length === 0) {
-    return { ok: true, text, injected: 0, diagnostics: [] };
+    return { ok: true, text, injected: 0, diagnostics: [], results: [] };
   }
   const diagnostics: Diagnostic[] = [];
+  const results: ObjectResult[] = [];
   const segments = documentSegments(text, documents.length);
   let injected = 0;
   const output: string[] = [];
@@ -80,13 +93,19 @@ export function injectManifests(text: string, context: InjectionContext): Inject
       });
       return;
     }
-    const changes = injectDocument(document, where, context, diagnostics);
+    const changes = injectDocument(document, where, context, { diagnostics, results });
     injected += changes;
     output.push(changes > 0 || segments === undefined ? documentText(document, index) : segments[index]!);
   });
 
-  if (diagnostics.some((diagnostic) => diagnostic.severity === 'error')) return { ok: false, diagnostics };
-  return { ok: true, text: output.join(''), injected, diagnostics };
+  if (diagnostics.some((diagnostic) => diagnostic.severity === 'error'))
+    return { ok: false, diagnostics, results };
+  return { ok: true, text: output.join(''), injected, diagnostics, results };
+}
+
+interface Report {
+  diagnostics: Diagnostic[];
+  results: ObjectResult[];
 }
 
 /** Injects every pod template in the document, editing it in place; returns how many changed. */
@@ -94,10 +113,14 @@ function injectDocument(
   document: Document,
   where: string,
   context: InjectionContext,
-  diagnostics: Diagnostic[],
+  report: Report,
 ): number {
   const object: unknown = document.toJS();
-  if (!isRecord(object)) return 0;
+  if (object === null || object === undefined) return 0;
+  if (!isRecord(object)) {
+    leftAlone(report, { kind: '', name: '', where }, 'it is not a Kubernetes object (a YAML mapping)');
+    return 0;
+  }
   if (object.kind === 'List' && apiGroup(object.apiVersion) === '' && Array.isArray(object.items)) {
     let changed = 0;
     object.items.forEach((item: unknown, index) => {
@@ -107,12 +130,25 @@ function injectDocument(
         item,
         `${where}, item ${index + 1}`,
         context,
-        diagnostics,
+        report,
       );
     });
     return changed;
   }
-  return injectObject(document, [], object, where, context, diagnostics);
+  return injectObject(document, [], object, where, context, report);
+}
+
+/** Names an object left alone on stderr, with the reason, and records it. */
+function leftAlone(
+  { diagnostics, results }: Report,
+  object: { kind: string; name: string; where: string },
+  reason: string,
+): void {
+  const description = object.kind
+    ? `${object.kind} ${JSON.stringify(object.name)} (${object.where})`
+    : object.where;
+  diagnostics.push({ severity: 'skip', object: description, message: `not injected: ${reason}` });
+  results.push({ kind: object.kind, name: object.name, outcome: 'skipped', reason });
 }
 
 function injectObject(
@@ -121,15 +157,34 @@ function injectObject(
   object: unknown,
   where: string,
   context: InjectionContext,
-  diagnostics: Diagnostic[],
+  report: Report,
 ): number {
-  if (!isRecord(object) || typeof object.kind !== 'string') return 0;
+  const { diagnostics, results } = report;
+  if (!isRecord(object) || typeof object.kind !== 'string') {
+    leftAlone(report, { kind: '', name: '', where }, 'it has no kind');
+    return 0;
+  }
+  const group = apiGroup(object.apiVersion);
   const kind = POD_TEMPLATE_PATHS[object.kind];
-  if (!kind || !kind.groups.includes(apiGroup(object.apiVersion))) return 0;
+  if (!kind || !kind.groups.includes(group)) {
+    const meta = isRecord(object.metadata) ? object.metadata : {};
+    const name = [meta.namespace, meta.name].filter((part) => typeof part === 'string' && part).join('/');
+    leftAlone(
+      report,
+      { kind: object.kind, name, where },
+      kind
+        ? `${object.kind} of API group ${JSON.stringify(group)} is not the workload kind (${kind.groups.map((g) => JSON.stringify(g)).join(' or ')})`
+        : `${object.kind} has no pod template to inject`,
+    );
+    return 0;
+  }
 
   const metadata = isRecord(object.metadata) ? (object.metadata as V1ObjectMeta) : {};
   const namespace = metadata.namespace ?? '';
-  const description = `${object.kind} ${JSON.stringify(namespace ? `${namespace}/${metadata.name ?? ''}` : (metadata.name ?? ''))} (${where})`;
+  const name = namespace ? `${namespace}/${metadata.name ?? ''}` : (metadata.name ?? '');
+  const description = `${object.kind} ${JSON.stringify(name)} (${where})`;
+  const record = (outcome: ObjectResult['outcome'], reason: string) =>
+    results.push({ kind: object.kind as string, name, outcome, reason });
   const templatePath = [...objectPath, ...kind.path];
   const template = kind.path.length === 0 ? object : valueAt(object, kind.path);
   if (!isRecord(template)) {
@@ -138,6 +193,7 @@ function injectObject(
       object: description,
       message: `has no pod template at ${kind.path.join('.')}; fix: add the pod template (metadata and spec)`,
     });
+    record('denied', `no pod template at ${kind.path.join('.')}`);
     return 0;
   }
   const templateMetadata = isRecord(template.metadata) ? (template.metadata as V1ObjectMeta) : undefined;
@@ -150,15 +206,13 @@ function injectObject(
     spec: spec as V1PodSpec,
   };
 
-  const decision = decideInjection(pod, namespace, OFFLINE_DECISION);
+  const decision = decideInjection(pod, namespace, OFFLINE_DECISION, context.values);
   for (const warning of decision.warnings)
     diagnostics.push({ severity: 'warning', object: description, message: warning });
   if (!decision.inject) {
-    diagnostics.push({
-      severity: 'skip',
-      object: description,
-      message: `not injected: ${SKIP_REASONS[decision.reason]}`,
-    });
+    const reason = `${SKIP_REASONS[decision.reason]}${decision.injector ? ` (${decision.injector})` : ''}`;
+    diagnostics.push({ severity: 'skip', object: description, message: `not injected: ${reason}` });
+    record('skipped', reason);
     return 0;
   }
   if (!spec || !Array.isArray(spec.containers)) {
@@ -167,6 +221,7 @@ function injectObject(
       object: description,
       message: `has no containers at ${[...kind.path, 'spec', 'containers'].join('.')}; fix: add the pod's containers`,
     });
+    record('denied', `no containers at ${[...kind.path, 'spec', 'containers'].join('.')}`);
     return 0;
   }
 
@@ -180,21 +235,31 @@ function injectObject(
         message: `${describeProblem(problem)} (in ${at})`,
       });
     }
+    record('denied', result.message);
     return 0;
   }
 
+  for (const warning of result.warnings)
+    diagnostics.push({ severity: 'warning', object: description, message: warning });
   const injectedMetadata: V1ObjectMeta = { ...result.pod.metadata };
   if (templateMetadata?.name === undefined) delete injectedMetadata.name;
   if (templateMetadata?.namespace === undefined) delete injectedMetadata.namespace;
-  if (deepEqual(templateMetadata, injectedMetadata) && deepEqual(spec, result.pod.spec)) return 0;
+  if (deepEqual(templateMetadata, injectedMetadata) && deepEqual(spec, result.pod.spec)) {
+    const reason = 'it is already injected with this configuration; injecting again changes nothing';
+    diagnostics.push({ severity: 'skip', object: description, message: `not injected: ${reason}` });
+    record('skipped', reason);
+    return 0;
+  }
   reconcile(document, [...templatePath, 'metadata'], templateMetadata, injectedMetadata);
   reconcile(document, [...templatePath, 'spec'], spec, result.pod.spec);
+  record('injected', decision.reason);
   return 1;
 }
 
 const SKIP_REASONS: Record<SkipReason, string> = {
   'host-network': 'it uses the host network (spec.hostNetwork: true)',
   'ignored-namespace': 'its namespace is never injected',
+  'injected-by-another': 'another injector already injected it',
   'explicitly-disabled': `${LABELS.inject} is "false"`,
   'never-inject-selector': 'it matches neverInjectSelector',
   'policy-disabled': 'the injection policy is disabled',

@@ -55,6 +55,10 @@ export async function serve(
   await store.start();
 
   const apiserver = await apiserverVersion(options.kubeconfig, log);
+  const kubelets =
+    apiserver === undefined
+      ? undefined
+      : await watchKubelets(options.kubeconfig, log.child({ component: 'nodes' }));
   const certificateManager = options.certificates
     ? await startCertificateManager(options, options.certificates, log.child({ component: 'certificates' }))
     : undefined;
@@ -71,12 +75,14 @@ export async function serve(
         if (!store.current) return `no valid configuration: ${store.lastError ?? 'not loaded yet'}`;
         return undefined;
       },
-      nativeSidecars: (config: InjectorConfig) => {
-        const mode = config.values.nativeSidecars;
-        return (
-          mode === 'true' || (mode === 'auto' && apiserver !== undefined && supportsNativeSidecars(apiserver))
-        );
-      },
+      nativeSidecars: (config: InjectorConfig) =>
+        apiserver === undefined || kubelets === undefined
+          ? config.values.nativeSidecars === 'true'
+          : {
+              apiserverVersion: apiserver.gitVersion ?? `v${apiserver.major}.${apiserver.minor}`,
+              apiserverAccepts: supportsNativeSidecars(apiserver),
+              kubeletVersions: kubelets.current(),
+            },
     },
   });
   await app.listen({ port: options.port, host: options.host });
@@ -108,6 +114,7 @@ export async function serve(
         await new Promise((resolve) => setTimeout(resolve, options.shutdownDelayMs));
         tlsReloader.close();
         certificateManager?.stop();
+        await kubelets?.stop();
         store.close();
         await app.close();
         log.info('shut down');
@@ -116,6 +123,11 @@ export async function serve(
 }
 
 /** The first reconcile must succeed before the server can serve; the apiserver may still be coming up. */
+async function watchKubelets(kubeconfig: string | undefined, log: Logger) {
+  const { loadKubeConfig, watchKubeletVersions } = await import('../webhook/cluster.js');
+  return watchKubeletVersions(loadKubeConfig(kubeconfig), log);
+}
+
 async function startCertificateManager(
   options: ServeOptions,
   names: ManagedCertificates,

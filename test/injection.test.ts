@@ -170,6 +170,40 @@ describe.skipIf(missing.length > 0)('injection through a real kube-apiserver', (
     expect(listed.items.map((p) => p.metadata?.name)).not.toContain('bad-ports');
   });
 
+  it("passes the webhook's warnings to kubectl, which prints them, and injects the pod", async () => {
+    const manifest = pod('warned', {
+      annotations: {
+        'sidecar.istio.io/inject': 'yes',
+        'traffic.sidecar.istio.io/kubevirtInterfaces': 'net1',
+      },
+    });
+    const result = await controlPlane.kubectl(['create', '-n', 'injected', '-f', '-'], {
+      input: JSON.stringify(manifest),
+    });
+    expect(result.exitCode).toBe(0);
+    expect(result.stderr).toContain('Warning: invalid value "yes" for sidecar.istio.io/inject');
+    expect(result.stderr).toContain(
+      'Warning: annotation traffic.sidecar.istio.io/kubevirtInterfaces is deprecated; use istio.io/reroute-virtual-interfaces instead',
+    );
+    const stored = await core.readNamespacedPod({ name: 'warned', namespace: 'injected' });
+    expect(containerNames(stored).initContainers).toEqual(['istio-init']);
+  });
+
+  it('logs a denial at warn with the namespace, the pod and the annotation', async () => {
+    const manifest = pod('denied-logged', { annotations: { 'sidecar.istio.io/proxyCPU': 'lots' } });
+    const result = await controlPlane.kubectl(['create', '-n', 'injected', '-f', '-'], {
+      input: JSON.stringify(manifest),
+    });
+    expect(result.exitCode).not.toBe(0);
+    const line = webhook.logs().find((l) => l.includes('denied-logged') && l.includes('injection denied'));
+    expect(line && JSON.parse(line)).toMatchObject({
+      level: 40,
+      namespace: 'injected',
+      pod: 'denied-logged',
+      annotations: ['sidecar.istio.io/proxyCPU'],
+    });
+  });
+
   it('lists mesh-injector in kubectl get mutatingwebhookconfiguration', async () => {
     expect(await kubectlOk(['get', 'mutatingwebhookconfiguration', '-o', 'name'])).toContain(
       'mutatingwebhookconfiguration.admissionregistration.k8s.io/mesh-injector',

@@ -83,7 +83,9 @@ describe.skipIf(missingKubectl.length > 0)('kubectl apply -k manifests', () => {
     expect(kinds()).toEqual(
       [
         'ClusterRole/mesh-injector',
+        'ClusterRole/mesh-injector-nodes',
         'ClusterRoleBinding/mesh-injector',
+        'ClusterRoleBinding/mesh-injector-nodes',
         'ConfigMap/mesh-injector-config',
         'Deployment/mesh-injector',
         `MutatingWebhookConfiguration/${WEBHOOK_CONFIGURATION_NAME}`,
@@ -242,8 +244,14 @@ describe.skipIf(missingKubectl.length > 0)('kubectl apply -k manifests', () => {
         verbs: ['get', 'update'],
       },
     ]);
-    for (const kind of ['RoleBinding', 'ClusterRoleBinding']) {
-      const binding = get<{ subjects: unknown[] }>(kind, 'mesh-injector');
+    const nodesRole = get<{ rules: Rule[] }>('ClusterRole', 'mesh-injector-nodes');
+    expect(nodesRole.rules).toEqual([{ apiGroups: [''], resources: ['nodes'], verbs: ['list', 'watch'] }]);
+    for (const [kind, name] of [
+      ['RoleBinding', 'mesh-injector'],
+      ['ClusterRoleBinding', 'mesh-injector'],
+      ['ClusterRoleBinding', 'mesh-injector-nodes'],
+    ] as const) {
+      const binding = get<{ subjects: unknown[] }>(kind, name);
       expect(binding.subjects).toEqual([
         { kind: 'ServiceAccount', name: 'mesh-injector', namespace: NAMESPACE },
       ]);
@@ -271,6 +279,9 @@ describe.skipIf(missingKubectl.length > 0)(
       expect(kinds()).toEqual(
         [
           'Certificate/mesh-injector-tls',
+          // Reading the nodes' kubelet versions (nativeSidecars: auto) is still needed.
+          'ClusterRole/mesh-injector-nodes',
+          'ClusterRoleBinding/mesh-injector-nodes',
           'ConfigMap/mesh-injector-config',
           'Deployment/mesh-injector',
           'Issuer/mesh-injector-selfsigned',

@@ -18,13 +18,18 @@ const missing = missingRequirements(controlPlaneRequirements(), 'RBAC of the web
 /** [verb, resource (optionally /name), namespace or '' for cluster scope]. */
 type Question = [string, string, string];
 
-/** What webhook/cluster.ts does: read, create and replace its Secret; read and replace its webhook configuration. */
+/**
+ * What webhook/cluster.ts does: read, create and replace its Secret; read and replace its webhook configuration;
+ * list and watch nodes for their kubelet versions (the native-sidecar rule).
+ */
 const ALLOWED: Question[] = [
   ['get', `secrets/${SECRET}`, NAMESPACE],
   ['update', `secrets/${SECRET}`, NAMESPACE],
   ['create', 'secrets', NAMESPACE],
   ['get', `mutatingwebhookconfigurations.admissionregistration.k8s.io/${CONFIGURATION}`, ''],
   ['update', `mutatingwebhookconfigurations.admissionregistration.k8s.io/${CONFIGURATION}`, ''],
+  ['list', 'nodes', ''],
+  ['watch', 'nodes', ''],
 ];
 
 const DENIED: Question[] = [
@@ -71,6 +76,13 @@ const DENIED: Question[] = [
   ['escalate', 'clusterroles.rbac.authorization.k8s.io/mesh-injector', ''],
   ['bind', 'clusterroles.rbac.authorization.k8s.io/cluster-admin', ''],
   ['impersonate', 'users', ''],
+  // Nodes beyond reading their versions.
+  ['update', 'nodes/node-a', ''],
+  ['patch', 'nodes/node-a', ''],
+  ['delete', 'nodes/node-a', ''],
+  ['update', 'nodes/status', ''],
+  ['get', 'nodes/proxy', ''],
+  ['create', 'nodes/proxy', ''],
 ];
 
 /** The rules every authenticated user has (system:basic-user), which say nothing about the webhook's RBAC. */
@@ -166,10 +178,12 @@ describe.skipIf(missing.length > 0)("the webhook's ServiceAccount on a real kube
     expect(await canI(question)).toBe(false);
   });
 
-  it('holds exactly these rules in its namespace, and only the webhook configuration rules elsewhere', async () => {
+  it('holds exactly these rules in its namespace, and only the cluster-wide rules elsewhere', async () => {
     const webhookRules = [
       `get mutatingwebhookconfigurations.admissionregistration.k8s.io/${CONFIGURATION}`,
       `update mutatingwebhookconfigurations.admissionregistration.k8s.io/${CONFIGURATION}`,
+      'list nodes',
+      'watch nodes',
     ];
     expect(await rules(NAMESPACE)).toEqual(
       [...webhookRules, 'create secrets', `get secrets/${SECRET}`, `update secrets/${SECRET}`].sort(),

@@ -85,3 +85,34 @@ describe('the patch in the answer', () => {
     for (const { bytes, expected } of answers) expect(bytes.toString()).toBe(expected);
   });
 });
+
+describe('warnings in the answer', () => {
+  it('come back for a value Istio treats as no decision and for a deprecated annotation, with the patch', async () => {
+    const request = review('uid-2');
+    request.request.object = typicalPod({
+      annotations: {
+        'sidecar.istio.io/inject': 'yes',
+        'traffic.sidecar.istio.io/kubevirtInterfaces': 'net1',
+      },
+    });
+    const outcome = reviewRequest(request.request, await shippedContext());
+    if (outcome.outcome !== 'injected') throw new Error(outcome.outcome);
+    const verdict: Verdict = { allowed: true, patch: outcome.patch, warnings: outcome.warnings };
+    const text = admissionResponseBytes(request, verdict).toString();
+    expect(text).toBe(JSON.stringify(admissionResponse(request, verdict)));
+    const warnings = (JSON.parse(text) as { response: { warnings: string[] } }).response.warnings;
+    expect(warnings).toEqual([
+      expect.stringContaining('invalid value "yes" for sidecar.istio.io/inject'),
+      'annotation traffic.sidecar.istio.io/kubevirtInterfaces is deprecated; use istio.io/reroute-virtual-interfaces instead',
+    ]);
+  });
+
+  it('are one line of printable text each, and absent when there are none', () => {
+    const request = review('uid-3');
+    const answer = admissionResponse(request, { allowed: true, warnings: ['a\nb\u0000c'] });
+    expect(answer.response.warnings).toEqual(['a b c']);
+    expect(admissionResponse(request, { allowed: true, warnings: [] }).response).not.toHaveProperty(
+      'warnings',
+    );
+  });
+});

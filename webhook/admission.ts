@@ -94,10 +94,15 @@ export function podOf(request: AdmissionRequest): { ok: true; pod: V1Pod } | { o
   return { ok: true, pod: pod as V1Pod };
 }
 
-export type Verdict = { allowed: true; patch?: Operation[] } | { allowed: false; message: string };
+/** `warnings` reach the client that created the pod (kubectl prints them); the apiserver takes them from 1.19. */
+export type Verdict =
+  | { allowed: true; patch?: Operation[]; warnings?: string[] }
+  | { allowed: false; message: string; warnings?: string[] };
 
 export function admissionResponse(review: AdmissionReview, verdict: Verdict) {
-  const response: Record<string, unknown> = { uid: review.request.uid, allowed: verdict.allowed };
+  const response: Record<string, unknown> = { uid: review.request.uid };
+  if (verdict.warnings && verdict.warnings.length > 0) response.warnings = verdict.warnings.map(warningText);
+  response.allowed = verdict.allowed;
   const patch = patchOf(verdict);
   if (patch) {
     response.patchType = 'JSONPatch';
@@ -116,7 +121,7 @@ export function admissionResponse(review: AdmissionReview, verdict: Verdict) {
 export function admissionResponseBytes(review: AdmissionReview, verdict: Verdict): Buffer {
   const patch = patchOf(verdict);
   if (!patch) return Buffer.from(JSON.stringify(admissionResponse(review, verdict)));
-  const allowed = JSON.stringify(admissionResponse(review, { allowed: true }));
+  const allowed = JSON.stringify(admissionResponse(review, { allowed: true, warnings: verdict.warnings }));
   // `allowed` is the last key of the response, which is the last key of the review: the text ends with `true}}`.
   const head = `${allowed.slice(0, -2)},"patchType":"JSONPatch","patch":"`;
   const patchBase64 = base64Json(patch);
@@ -149,6 +154,14 @@ function answerBuffer(size: number): Buffer {
   const bytes = slab.subarray(slabOffset, slabOffset + size);
   slabOffset += (size + 7) & ~7;
   return bytes;
+}
+
+/**
+ * A warning travels to the client in a `Warning` HTTP header, so it must be one line of printable text: control
+ * characters (which an annotation value quoted in it may hold) become spaces.
+ */
+function warningText(warning: string): string {
+  return [...warning].map((char) => (char < ' ' || char === '\u007f' ? ' ' : char)).join('');
 }
 
 function patchOf(verdict: Verdict): Operation[] | undefined {

@@ -4,11 +4,14 @@ import {
   ApiException,
   CoreV1Api,
   KubeConfig,
+  makeInformer,
   VersionApi,
   type V1MutatingWebhookConfiguration,
+  type V1Node,
 } from '@kubernetes/client-node';
 import type { CertificateApi } from './certificate-manager.js';
 import { ConflictError } from './conflict-error.js';
+import type { Logger } from 'pino';
 import type { ServerVersion } from './native-sidecars.js';
 
 /** KUBECONFIG, ~/.kube/config or the in-cluster service account, as client-node resolves them. */
@@ -22,6 +25,53 @@ export function loadKubeConfig(kubeconfigPath?: string): KubeConfig {
 export async function fetchServerVersion(kubeConfig: KubeConfig): Promise<ServerVersion> {
   const info = await kubeConfig.makeApiClient(VersionApi).getCode();
   return { major: info.major, minor: info.minor, gitVersion: info.gitVersion };
+}
+
+export interface KubeletVersions {
+  /** Each node's kubelet version by node name, as last seen. */
+  current(): ReadonlyMap<string, string>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Watches the nodes' kubelet versions (list and watch on nodes, the only node access the webhook has), for the
+ * native-sidecar rule. A failed watch is restarted after a pause; until the first list the map is empty.
+ */
+export function watchKubeletVersions(kubeConfig: KubeConfig, log: Logger, retryMs = 5_000): KubeletVersions {
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const informer = makeInformer<V1Node>(kubeConfig, '/api/v1/nodes', () => core.listNode());
+  let versions: ReadonlyMap<string, string> = new Map();
+  let stopped = false;
+  let retry: NodeJS.Timeout | undefined;
+  const refresh = () => {
+    versions = new Map(
+      informer
+        .list()
+        .map((node) => [node.metadata?.name ?? '', node.status?.nodeInfo?.kubeletVersion ?? ''] as const)
+        .filter(([name]) => name !== ''),
+    );
+  };
+  for (const event of ['add', 'update', 'delete'] as const) informer.on(event, refresh);
+  const start = (): void => void informer.start().catch(failed);
+  function failed(error: unknown): void {
+    if (stopped || retry !== undefined) return;
+    log.warn({ err: error instanceof Error ? error.message : String(error) }, 'node watch failed; retrying');
+    retry = setTimeout(() => {
+      retry = undefined;
+      if (!stopped) start();
+    }, retryMs);
+    retry.unref();
+  }
+  informer.on('error', failed);
+  start();
+  return {
+    current: () => versions,
+    async stop() {
+      stopped = true;
+      clearTimeout(retry);
+      await informer.stop();
+    },
+  };
 }
 
 export function kubernetesCertificateApi(

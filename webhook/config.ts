@@ -7,7 +7,9 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { V1Pod } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
+import { ANNOTATIONS, CONTAINER_NAMES, PORTS } from '../common/constants.js';
 import { injectPod, type InjectionContext } from './inject.js';
+import { canRunTproxy } from './proxy-identity.js';
 import { parseSidecarTemplate } from './sidecar-template.js';
 import { parseValues, type InjectorValues } from './values.js';
 
@@ -67,7 +69,45 @@ export function parseConfig(files: ConfigFiles): InjectorConfig {
     const trial = wrap(() => injectPod(TRIAL_POD, 'default', { ...config, nativeSidecars }));
     if (trial.outcome !== 'injected') throw new ConfigError(`a trial injection was denied: ${trial.message}`);
   }
+  if (config.values.traffic.supportedInterceptionModes.includes('TPROXY')) checkTproxy(config);
   return config;
+}
+
+/**
+ * A configuration that declares TPROXY supported must render a proxy that works under TPROXY: running with
+ * NET_ADMIN as uid 0, and, with a static bootstrap, an inbound listener that accepts transparently redirected
+ * connections. Otherwise it refuses to load rather than render a proxy that cannot receive traffic.
+ */
+function checkTproxy(config: InjectorConfig): void {
+  const declared = 'values.traffic.supportedInterceptionModes lists TPROXY';
+  const fix = 'fix: remove TPROXY from values.traffic.supportedInterceptionModes';
+  const pod = structuredClone(TRIAL_POD);
+  pod.metadata!.annotations = { [ANNOTATIONS.interceptionMode]: 'TPROXY' };
+  const trial = wrap(() => injectPod(pod, 'default', { ...config, nativeSidecars: false }));
+  if (trial.outcome !== 'injected')
+    throw new ConfigError(`${declared}, but a TPROXY trial injection was denied: ${trial.message}`);
+  const proxy = trial.pod.spec?.containers.find((c) => c.name === CONTAINER_NAMES.proxy);
+  if (!proxy || !canRunTproxy(proxy)) {
+    throw new ConfigError(
+      `${declared}, but the rendered proxy does not run as uid 0 with NET_ADMIN, which TPROXY needs; ${fix}`,
+    );
+  }
+  if (config.proxyBootstrap === null) return;
+  const bootstrap = JSON.parse(config.proxyBootstrap) as {
+    static_resources?: {
+      listeners?: { address?: { socket_address?: { port_value?: unknown } }; transparent?: unknown }[];
+    };
+  };
+  const inbound = (bootstrap.static_resources?.listeners ?? []).find(
+    (listener) => listener.address?.socket_address?.port_value === PORTS.inboundCapture,
+  );
+  if (inbound?.transparent !== true) {
+    throw new ConfigError(
+      `${declared}, but ${CONFIG_FILES.proxyBootstrap} has no inbound listener on port ${PORTS.inboundCapture} with ` +
+        '"transparent: true", so the proxy could not accept connections captured by TPROXY; ' +
+        `${fix}, or make that listener transparent`,
+    );
+  }
 }
 
 function compactBootstrap(text: string): string {

@@ -144,3 +144,67 @@ describe("the injection decision (Istio's injectRequired, in order)", () => {
     expect(decideInjection(typicalPod({ labels: { tier: 'frontend' } }), 'shop', config).inject).toBe(true);
   });
 });
+
+describe('a pod another injector has already injected', () => {
+  const self = { revision: 'default', templateVersionInStatus: true };
+  const istiodStatus =
+    '{"initContainers":["istio-init"],"containers":["istio-proxy"],"volumes":["istio-envoy"],"imagePullSecrets":null,"revision":"default"}';
+
+  it('is skipped when Linkerd injected it, even when the pod asks for injection', () => {
+    const linkerd = typicalPod({ labels: { 'sidecar.istio.io/inject': 'true' } });
+    linkerd.spec!.containers.push({ name: 'linkerd-proxy', image: 'cr.l5d.io/linkerd/proxy:edge' });
+    expect(decideInjection(linkerd, 'shop', enabled, self)).toMatchObject({
+      inject: false,
+      reason: 'injected-by-another',
+      injector: 'linkerd',
+    });
+    const annotated = typicalPod({ annotations: { 'linkerd.io/proxy-version': 'edge-25.1.1' } });
+    expect(decideInjection(annotated, 'shop', enabled, self)).toMatchObject({
+      reason: 'injected-by-another',
+    });
+  });
+
+  it("is skipped when istiod's status (no template version) or another revision's is on it, with a warning", () => {
+    const istiod = typicalPod({ annotations: { 'sidecar.istio.io/status': istiodStatus } });
+    istiod.spec!.containers.push({ name: 'istio-proxy', image: 'docker.io/istio/proxyv2:1.28.0' });
+    const decision = decideInjection(istiod, 'shop', enabled, self);
+    expect(decision).toMatchObject({ inject: false, reason: 'injected-by-another' });
+    expect(decision.warnings.join()).toContain('already injected by istiod');
+    const canary = typicalPod({
+      annotations: { 'sidecar.istio.io/status': istiodStatus.replace('"default"', '"canary"') },
+    });
+    expect(decideInjection(canary, 'shop', enabled, self)).toMatchObject({
+      reason: 'injected-by-another',
+      injector: 'the injector of revision "canary"',
+    });
+  });
+
+  it('is re-injected when the status is this injector’s own, or istiod’s for the istiod profile', () => {
+    const ownStatus = istiodStatus.replace('}', ',"version":"0123456789abcdef"}');
+    expect(
+      decideInjection(
+        typicalPod({ annotations: { 'sidecar.istio.io/status': ownStatus } }),
+        'shop',
+        enabled,
+        self,
+      ),
+    ).toMatchObject({
+      inject: true,
+    });
+    const profile = { ...self, templateVersionInStatus: false };
+    expect(
+      decideInjection(
+        typicalPod({ annotations: { 'sidecar.istio.io/status': istiodStatus } }),
+        'shop',
+        enabled,
+        profile,
+      ),
+    ).toMatchObject({ inject: true });
+  });
+
+  it('is not what a pod’s own istio-proxy container without a status is (that customises the injected one)', () => {
+    const custom = typicalPod();
+    custom.spec!.containers.push({ name: 'istio-proxy', image: 'auto' });
+    expect(decideInjection(custom, 'shop', enabled, self).inject).toBe(true);
+  });
+});

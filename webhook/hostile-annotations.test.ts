@@ -8,39 +8,20 @@ import { describe, expect, it } from 'vitest';
 import { ANNOTATIONS } from '../common/constants.js';
 import { admissionReview, shippedContext, typicalPod } from '../test/fixtures/pods.js';
 import type { AdmissionRequest } from './admission.js';
+import { ANNOTATION_ROWS } from './annotations.js';
 import { MAX_SETTING_VALUE_LENGTH, SETTINGS_ANNOTATIONS } from './pod-settings.js';
 import { reviewRequest, type ReviewOutcome } from './review.js';
 
 const A = ANNOTATIONS;
 
-/** Annotations whose value becomes istio-iptables arguments, proxy arguments, the proxy image or its resources. */
-const RENDERED_ANNOTATIONS = [
-  A.interceptionMode,
-  A.includeOutboundIPRanges,
-  A.excludeOutboundIPRanges,
-  A.includeInboundPorts,
-  A.excludeInboundPorts,
-  A.includeOutboundPorts,
-  A.excludeOutboundPorts,
-  A.rerouteVirtualInterfaces,
-  A.kubevirtInterfaces,
-  A.excludeInterfaces,
-  A.statusPort,
-  A.readinessInitialDelaySeconds,
-  A.readinessPeriodSeconds,
-  A.readinessFailureThreshold,
-  A.proxyCPU,
-  A.proxyMemory,
-  A.proxyCPULimit,
-  A.proxyMemoryLimit,
-  A.proxyImage,
-  A.logLevel,
-  A.componentLogLevel,
-  A.agentLogLevel,
-  A.mergeMetrics,
-  A.templates,
-  A.overrides,
-];
+/**
+ * Annotations whose value becomes istio-iptables arguments, proxy arguments, the proxy image or its resources: every
+ * row of the annotation table that reaches a container. proxy.istio.io/config is YAML by design and gets its own
+ * hostile values below.
+ */
+const RENDERED_ANNOTATIONS = ANNOTATION_ROWS.filter((row) => row.reaches === 'container')
+  .map((row) => row.name)
+  .filter((name) => name !== A.proxyConfig);
 
 const HOSTILE_VALUES: Record<string, string[]> = {
   'iptables arguments': [
@@ -87,10 +68,11 @@ function expectDenied(outcome: ReviewOutcome, annotation: string) {
 }
 
 describe('hostile annotation values', () => {
-  it('covers every annotation the settings reader reads, except the two that never reach a container', () => {
+  it('covers every annotation the settings reader reads, except the one that never reaches a container', () => {
     const covered = new Set<string>([...RENDERED_ANNOTATIONS, A.proxyConfig]);
     // nativeSidecar only chooses the layout (exactly "true"/"false", anything else is ignored, as in Istio).
     expect(SETTINGS_ANNOTATIONS.filter((annotation) => !covered.has(annotation))).toEqual([A.nativeSidecar]);
+    expect(RENDERED_ANNOTATIONS.length).toBeGreaterThan(20);
   });
 
   for (const [category, values] of Object.entries(HOSTILE_VALUES)) {

@@ -1,4 +1,4 @@
-import type { V1Pod } from '@kubernetes/client-node';
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { describe, expect, it } from 'vitest';
 import { shippedConfig, shippedContext, typicalPod } from '../test/fixtures/pods.js';
 import { injectPod, type InjectionContext } from './inject.js';
@@ -243,12 +243,118 @@ describe('injecting a pod', () => {
       const proxy = pod.spec?.containers.find((c) => c.name === 'istio-proxy');
       expect(names(pod.spec?.containers)).toEqual(['web', 'istio-proxy']);
       expect(proxy?.image).toMatch(/envoy/);
-      expect(proxy?.resources).toEqual({ limits: { memory: '256Mi' } });
+      expect(proxy?.resources).toEqual({
+        requests: { cpu: '100m', memory: '128Mi' },
+        limits: { cpu: '2', memory: '256Mi' },
+      });
       expect(proxy?.securityContext?.runAsUser).toBe(1337);
       expect(JSON.parse(pod.metadata?.annotations?.['proxy.istio.io/overrides'] ?? '{}')).toEqual({
         containers: [{ name: 'istio-proxy', image: 'auto', resources: { limits: { memory: '256Mi' } } }],
       });
       expect(await inject(pod)).toEqual(pod);
+    });
+
+    const withProxy = (proxy: Omit<V1Container, 'name'>) => {
+      const original = typicalPod();
+      original.spec!.containers.push({ name: 'istio-proxy', ...proxy });
+      return original;
+    };
+    const proxyOf = (pod: V1Pod) =>
+      [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].find(
+        (c) => c.name === 'istio-proxy',
+      );
+    const initArgs = (pod: V1Pod) =>
+      pod.spec?.initContainers?.find((c) => c.name === 'istio-init')?.args ?? [];
+    const flag = (args: string[], name: string) =>
+      args.includes(name) ? args[args.indexOf(name) + 1] : undefined;
+
+    it('keeps the injected hardening when the pod sets only the user and group', async () => {
+      const pod = await inject(withProxy({ securityContext: { runAsUser: 1234, runAsGroup: 4321 } }));
+      expect(proxyOf(pod)?.securityContext).toEqual({
+        allowPrivilegeEscalation: false,
+        privileged: false,
+        capabilities: { drop: ['ALL'] },
+        readOnlyRootFilesystem: true,
+        runAsGroup: 4321,
+        runAsNonRoot: true,
+        runAsUser: 1234,
+        seccompProfile: { type: 'RuntimeDefault' },
+      });
+    });
+
+    it('changes nothing for empty objects and keeps the other resource when one is set', async () => {
+      const injected = proxyOf(await inject(typicalPod()));
+      const empty = await inject(withProxy({ image: 'auto', resources: {}, securityContext: {} }));
+      expect(proxyOf(empty)?.resources).toEqual(injected?.resources);
+      expect(proxyOf(empty)?.securityContext).toEqual(injected?.securityContext);
+      const cpu = await inject(withProxy({ resources: { requests: { cpu: '1' } } }));
+      expect(proxyOf(cpu)?.resources?.requests).toEqual({ cpu: '1', memory: '128Mi' });
+    });
+
+    it('merges env, ports and volumeMounts by their keys, adding the new ones after the injected', async () => {
+      const pod = await inject(
+        withProxy({
+          env: [
+            { name: 'POD_NAME', value: 'fixed' },
+            { name: 'EXTRA', value: '1' },
+          ],
+          ports: [{ containerPort: 15090, name: 'metrics' }],
+          volumeMounts: [
+            { name: 'istio-envoy', mountPath: '/tmp', readOnly: true },
+            { name: 'certs', mountPath: '/etc/certs' },
+          ],
+        }),
+      );
+      const proxy = proxyOf(pod);
+      expect(proxy?.env?.map((e) => e.name)).toEqual([
+        'MESH_PROXY_BOOTSTRAP',
+        'POD_NAME',
+        'POD_NAMESPACE',
+        'EXTRA',
+      ]);
+      expect(proxy?.env?.find((e) => e.name === 'POD_NAME')).toMatchObject({ value: 'fixed' });
+      expect(proxy?.ports).toEqual([{ name: 'metrics', containerPort: 15090, protocol: 'TCP' }]);
+      expect(proxy?.volumeMounts).toEqual([
+        { name: 'istio-envoy', mountPath: '/tmp', readOnly: true },
+        { name: 'certs', mountPath: '/etc/certs' },
+      ]);
+    });
+
+    it('points istio-init -u and -g at the uid and gid the pod gives its proxy', async () => {
+      expect(flag(initArgs(await inject(typicalPod())), '-u')).toBe('1337');
+      expect(initArgs(await inject(typicalPod()))).not.toContain('-g');
+      const runAs = await inject(withProxy({ securityContext: { runAsUser: 1234, runAsGroup: 4321 } }));
+      expect(flag(initArgs(runAs), '-u')).toBe('1234');
+      expect(flag(initArgs(runAs), '-g')).toBe('4321');
+      const sameGroup = await inject(withProxy({ securityContext: { runAsUser: 1234, runAsGroup: 1234 } }));
+      expect(flag(initArgs(sameGroup), '-u')).toBe('1234');
+      expect(initArgs(sameGroup)).not.toContain('-g');
+      expect(await inject(runAs)).toEqual(runAs);
+    });
+  });
+
+  describe('TPROXY interception, where the configuration supports it', () => {
+    it('runs the proxy as uid 0 with NET_ADMIN, as Istio does, and keeps -u 1337', async () => {
+      const config = await shippedConfig();
+      const values = structuredClone(config.values);
+      values.traffic.supportedInterceptionModes = ['REDIRECT', 'TPROXY', 'NONE'];
+      const pod = await inject(
+        typicalPod({ annotations: { 'sidecar.istio.io/interceptionMode': 'TPROXY' } }),
+        {
+          values,
+        },
+      );
+      const proxy = pod.spec?.containers.find((c) => c.name === 'istio-proxy');
+      expect(proxy?.securityContext).toMatchObject({
+        runAsUser: 0,
+        runAsGroup: 1337,
+        runAsNonRoot: false,
+        capabilities: { add: ['NET_ADMIN'], drop: ['ALL'] },
+        readOnlyRootFilesystem: true,
+        allowPrivilegeEscalation: false,
+      });
+      const args = pod.spec?.initContainers?.[0]?.args ?? [];
+      expect(args.slice(args.indexOf('-u'), args.indexOf('-u') + 4)).toEqual(['-u', '1337', '-m', 'TPROXY']);
     });
   });
 });

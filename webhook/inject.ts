@@ -5,6 +5,9 @@
  */
 import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
 import { ANNOTATIONS, PORTS, PROXY_GID, PROXY_UID } from '../common/constants.js';
+import { ANNOTATION_TABLE } from './annotations.js';
+import { mergeContainer } from './container-merge.js';
+import { resolveNativeSidecars, type NativeSidecarDefault } from './native-sidecars.js';
 import { renderInitArgs } from './init-args.js';
 import {
   describeProblem,
@@ -12,6 +15,7 @@ import {
   type AnnotationProblem,
   type PodSettings,
 } from './pod-settings.js';
+import { followProxyIdentity, withInterceptionPrivileges } from './proxy-identity.js';
 import { renderSidecar, type SidecarTemplate } from './sidecar-template.js';
 import type { ContainerOverride } from './syntax.js';
 import { formatStatus, parseStatus, templateVersion } from './status.js';
@@ -24,12 +28,17 @@ export interface InjectionContext {
   template: SidecarTemplate;
   /** The proxy's bootstrap (envoy.yaml in the config directory), if the template wants it. */
   proxyBootstrap: string | null;
-  /** Native sidecars for pods that do not choose: `nativeSidecars` resolved against the cluster's version. */
-  nativeSidecars: boolean;
+  /**
+   * Native sidecars for pods that do not choose: a fixed answer, or what was learned of the cluster, resolved per
+   * pod with the values' `nativeSidecars` mode (native-sidecars.ts).
+   */
+  nativeSidecars: NativeSidecarDefault;
 }
 
+/** `warnings` go back to the client (kubectl shows them): deprecated annotations, values treated as no decision. */
 export type InjectionResult =
-  { outcome: 'injected'; pod: V1Pod } | { outcome: 'denied'; message: string; problems: AnnotationProblem[] };
+  | { outcome: 'injected'; pod: V1Pod; warnings: string[] }
+  | { outcome: 'denied'; message: string; problems: AnnotationProblem[] };
 
 /** Written on first injection when the pod brings its own container with an injected name (Istio's format). */
 
@@ -44,6 +53,21 @@ export function injectPod(original: V1Pod, namespace: string, context: Injection
     };
   }
   const settings = read.settings;
+  const layout = resolveNativeSidecars(
+    settings.nativeSidecar,
+    context.values.nativeSidecars,
+    context.nativeSidecars,
+    original.spec?.nodeName,
+  );
+  if ('refused' in layout) {
+    const problem: AnnotationProblem = {
+      annotation: ANNOTATIONS.nativeSidecar,
+      value: 'true',
+      reason: layout.refused,
+      fix: ANNOTATION_TABLE.nativeSidecar.fix,
+    };
+    return { outcome: 'denied', message: describeProblem(problem), problems: [problem] };
+  }
 
   const previous = parseStatus(annotations[ANNOTATIONS.status]);
   const previouslyInjected = new Set([...(previous?.initContainers ?? []), ...(previous?.containers ?? [])]);
@@ -70,13 +94,17 @@ export function injectPod(original: V1Pod, namespace: string, context: Injection
   const overrides = previous
     ? overridesByName(settings.containerOverrides ?? [])
     : collectOverrides(userInit, userContainers, injectedNames);
-  const customized = (container: V1Container) => overlay(container, overrides.get(container.name));
+  const customized = (container: V1Container) => mergeContainer(container, overrides.get(container.name));
   const appInit = userInit.filter((c) => !injectedNames.has(c.name));
   const apps = userContainers.filter((c) => !injectedNames.has(c.name));
-  const injectedInit = init && customized(init);
-  const injectedProxy = customized(proxy);
+  const { proxy: injectedProxy, init: injectedInit } = followProxyIdentity(
+    customized(withInterceptionPrivileges(proxy, settings.interceptionMode)),
+    init && customized(init),
+    overrides.get(proxy.name),
+    settings.interceptionMode,
+  );
 
-  const native = settings.nativeSidecar ?? context.nativeSidecars;
+  const native = layout.native;
   let initContainers: V1Container[];
   let containers: V1Container[];
   if (native) {
@@ -119,12 +147,12 @@ export function injectPod(original: V1Pod, namespace: string, context: Injection
         volumes: sidecar.volumes.map((v) => v.name),
         imagePullSecrets: [],
         revision: context.values.revision,
-        version: templateVersion(context),
+        ...(context.values.templateVersionInStatus ? { version: templateVersion(context) } : {}),
       }),
       overrides: !previous && overrides.size > 0 ? formatOverrides(overrides, userInit) : undefined,
     }),
   };
-  return { outcome: 'injected', pod };
+  return { outcome: 'injected', pod, warnings: read.warnings };
 }
 
 function templateData(pod: V1Pod, namespace: string, settings: PodSettings, context: InjectionContext) {
@@ -217,13 +245,6 @@ function formatOverrides(overrides: Overrides, userInit: V1Container[]): string 
     ...(containers.length > 0 ? { containers } : {}),
     ...(initContainers.length > 0 ? { initContainers } : {}),
   });
-}
-
-/** The user's fields win; `image: auto` (or no image) keeps the injected image. */
-function overlay(injected: V1Container, user: V1Container | undefined): V1Container {
-  if (!user) return injected;
-  const { image, ...fields } = user;
-  return { ...injected, ...fields, ...(image && image !== 'auto' ? { image } : {}) };
 }
 
 function setList<K extends 'initContainers' | 'volumes'>(

@@ -13,7 +13,15 @@ export type ReviewOutcome =
   | { outcome: 'passthrough' }
   | { outcome: 'malformed'; reason: string }
   | { outcome: 'skipped'; reason: SkipReason; pod: V1Pod; namespace: string; warnings: string[] }
-  | { outcome: 'denied'; message: string; pod: V1Pod; namespace: string; warnings: string[] }
+  | {
+      outcome: 'denied';
+      message: string;
+      /** The annotations at fault, for the log. */
+      annotations: string[];
+      pod: V1Pod;
+      namespace: string;
+      warnings: string[];
+    }
   | { outcome: 'injected'; patch: Operation[]; pod: V1Pod; namespace: string; warnings: string[] };
 
 export function reviewRequest(request: AdmissionRequest, context: InjectionContext): ReviewOutcome {
@@ -24,14 +32,17 @@ export function reviewRequest(request: AdmissionRequest, context: InjectionConte
   // The object of a CREATE often has no namespace yet; the request always does.
   const namespace = pod.metadata?.namespace || request.namespace || 'default';
 
-  const decision = decideInjection(pod, namespace, context.values);
+  const decision = decideInjection(pod, namespace, context.values, context.values);
   const { warnings } = decision;
   if (!decision.inject) return { outcome: 'skipped', reason: decision.reason, pod, namespace, warnings };
 
   const injected = injectPod(pod, namespace, context);
-  if (injected.outcome === 'denied')
-    return { outcome: 'denied', message: injected.message, pod, namespace, warnings };
-  return { outcome: 'injected', patch: injectionPatch(pod, injected.pod), pod, namespace, warnings };
+  if (injected.outcome === 'denied') {
+    const annotations = injected.problems.map((problem) => problem.annotation);
+    return { outcome: 'denied', message: injected.message, annotations, pod, namespace, warnings };
+  }
+  const patch = injectionPatch(pod, injected.pod);
+  return { outcome: 'injected', patch, pod, namespace, warnings: [...warnings, ...injected.warnings] };
 }
 
 /** The pod's name for logs: a CREATE from a controller has only a generateName. */

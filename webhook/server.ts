@@ -12,6 +12,7 @@ import {
   type Verdict,
 } from './admission.js';
 import type { InjectorConfig } from './config.js';
+import type { InjectionContext } from './inject.js';
 import type { InjectorMetrics } from './metrics.js';
 import { podName, reviewRequest } from './review.js';
 import { MIN_TLS_VERSION } from './tls-reloader.js';
@@ -25,7 +26,7 @@ export interface ServerState {
   /** Why the injector is not ready, or undefined when it is. */
   notReadyReason(): string | undefined;
   /** Native sidecars for pods that do not choose, under this configuration. */
-  nativeSidecars(config: InjectorConfig): boolean;
+  nativeSidecars(config: InjectorConfig): InjectionContext['nativeSidecars'];
 }
 
 export interface ServerOptions {
@@ -176,15 +177,22 @@ function handleInject(
       if (outcome.outcome === 'skipped') {
         metrics.skip.inc({ reason: outcome.reason });
         log.info({ ...fields, reason: outcome.reason }, 'injection skipped');
-        return sendReview(reply, review, { allowed: true });
+        return sendReview(reply, review, { allowed: true, warnings: outcome.warnings });
       }
       if (outcome.outcome === 'denied') {
         metrics.failure.inc({ reason: 'invalid-annotation' });
-        log.info({ ...fields, reason: outcome.message }, 'injection denied');
-        return sendReview(reply, review, { allowed: false, message: outcome.message });
+        log.warn(
+          { ...fields, annotations: outcome.annotations, reason: outcome.message },
+          'injection denied',
+        );
+        return sendReview(reply, review, {
+          allowed: false,
+          message: outcome.message,
+          warnings: outcome.warnings,
+        });
       }
       log.info({ ...fields, patchOperations: outcome.patch.length }, 'sidecar injected');
-      return sendReview(reply, review, { allowed: true, patch: outcome.patch });
+      return sendReview(reply, review, { allowed: true, patch: outcome.patch, warnings: outcome.warnings });
     }
   }
 }

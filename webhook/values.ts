@@ -29,6 +29,11 @@ export interface InjectorValues {
   neverInjectSelector: LabelSelector[];
   alwaysInjectSelector: LabelSelector[];
   revision: string;
+  /**
+   * Whether the status annotation carries the template version (for `mesh-injector check`); a status of this
+   * revision without one is then another injector's (istiod's). Off in the istiod profile, whose status is Istio's.
+   */
+  templateVersionInStatus: boolean;
   nativeSidecars: NativeSidecarMode;
   holdApplicationUntilProxyStarts: boolean;
   images: { proxy: string; init: string };
@@ -61,6 +66,7 @@ export const DEFAULT_VALUES: InjectorValues = {
   neverInjectSelector: [],
   alwaysInjectSelector: [],
   revision: 'default',
+  templateVersionInStatus: true,
   nativeSidecars: 'auto',
   holdApplicationUntilProxyStarts: false,
   images: { proxy: 'docker.io/envoyproxy/envoy:v1.39.6', init: 'ghcr.io/mesh-injector/mesh-iptables:0.1.0' },
@@ -136,6 +142,7 @@ function validate(values: InjectorValues): void {
     typeof values.revision === 'string' && /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/.test(values.revision),
     'a DNS label',
   );
+  check('templateVersionInStatus', typeof values.templateVersionInStatus === 'boolean', 'true or false');
   check(
     'nativeSidecars',
     ['auto', 'true', 'false'].includes(values.nativeSidecars),
