@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 /** The `mesh-injector` command: serve the webhook, inject manifests offline, check an installation. */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { WEBHOOK_CONFIGURATION_NAME } from '../common/constants.js';
+import { IMAGE_ENV, WEBHOOK_CONFIGURATION_NAME } from '../common/constants.js';
+import { parseImageReference, ValueProblem } from '../webhook/syntax.js';
 import { serve } from './serve.js';
 
 const program = new Command()
@@ -30,6 +31,16 @@ program
     new Option('--config <dir>', 'config directory: template.yaml, values.yaml, envoy.yaml')
       .env('MESH_INJECTOR_CONFIG')
       .makeOptionMandatory(),
+  )
+  .addOption(
+    new Option('--proxy-image <image>', "the proxy image to inject, instead of values.yaml's images.proxy")
+      .env(IMAGE_ENV.proxy)
+      .argParser(imageReference),
+  )
+  .addOption(
+    new Option('--init-image <image>', "the init image to inject, instead of values.yaml's images.init")
+      .env(IMAGE_ENV.init)
+      .argParser(imageReference),
   )
   .addOption(
     new Option('--kubeconfig <file>', 'kubeconfig for the apiserver version (default: in-cluster)').env(
@@ -73,6 +84,7 @@ program
       tlsCert: options.tlsCert,
       tlsKey: options.tlsKey,
       config: options.config,
+      images: { proxy: options.proxyImage, init: options.initImage },
       kubeconfig: options.kubeconfig,
       shutdownDelayMs: options.shutdownDelay,
       logLevel: options.logLevel,
@@ -178,6 +190,8 @@ interface CommandOptions {
   tlsCert: string;
   tlsKey: string;
   config: string;
+  proxyImage?: string;
+  initImage?: string;
   kubeconfig?: string;
   shutdownDelay: number;
   logLevel: string;
@@ -193,6 +207,15 @@ function port(value: string): number {
   if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535)
     throw new InvalidArgumentError('not a port (0-65535)');
   return parsed;
+}
+
+function imageReference(value: string): string {
+  try {
+    return parseImageReference(value);
+  } catch (error) {
+    if (!(error instanceof ValueProblem)) throw error;
+    throw new InvalidArgumentError(`${error.reason}; expected ${error.accepted}`);
+  }
 }
 
 function nonNegative(value: string): number {

@@ -9,6 +9,7 @@ import { CertificateManager } from '../webhook/certificate-manager.js';
 import { DEFAULT_POLICY, serviceDnsNames } from '../webhook/certificate-plan.js';
 import { fetchServerVersion, kubernetesCertificateApi, loadKubeConfig } from '../webhook/cluster.js';
 import type { InjectorConfig } from '../webhook/config.js';
+import { withImageOverrides, type ImageOverrides } from '../webhook/image-overrides.js';
 import { createMetrics } from '../webhook/metrics.js';
 import { supportsNativeSidecars, type ServerVersion } from '../webhook/native-sidecars.js';
 import { buildServer } from '../webhook/server.js';
@@ -20,6 +21,8 @@ export interface ServeOptions {
   tlsCert: string;
   tlsKey: string;
   config: string;
+  /** Override values.yaml's images (the Deployment's environment, which kustomize's `images:` rewrites). */
+  images?: ImageOverrides;
   kubeconfig?: string;
   /** After SIGTERM, how long readiness fails before the server stops taking requests. */
   shutdownDelayMs: number;
@@ -52,6 +55,7 @@ export async function serve(
     dir: options.config,
     log: log.child({ component: 'config' }),
     onReload: (result) => metrics.configReloads.inc({ result }),
+    prepare: (files) => withImageOverrides(files, options.images ?? {}),
   });
   await store.start();
 

@@ -21,6 +21,8 @@ export interface WebhookProcessOptions {
   shutdownDelayMs?: number;
   /** Node's own flags for the process, e.g. a heap limit like the one a container's memory limit implies. */
   nodeFlags?: string[];
+  /** Extra environment for the process, e.g. a Deployment's env. */
+  env?: Record<string, string>;
   /** Where the process's JSON log lines go; by default they are kept for `logs()` only. */
   onLogLine?: (line: string) => void;
 }
@@ -83,7 +85,7 @@ export async function startWebhookProcess(options: WebhookProcessOptions = {}): 
     ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, KUBECONFIG: options.kubeconfigPath ?? '/nonexistent' },
+      env: { ...process.env, ...options.env, KUBECONFIG: options.kubeconfigPath ?? '/nonexistent' },
     },
   );
   const collect = (chunk: Buffer) => {
