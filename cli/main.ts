@@ -2,6 +2,7 @@
 /** The `mesh-injector` command: serve the webhook, inject manifests offline, check an installation. */
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { IMAGE_ENV, WEBHOOK_CONFIGURATION_NAME } from '../common/constants.js';
+import { MONITORING_PORT } from '../webhook/monitoring-server.js';
 import { parseImageReference, ValueProblem } from '../webhook/syntax.js';
 import { serve } from './serve.js';
 
@@ -19,6 +20,13 @@ program
   .addOption(
     new Option('--host <address>', 'address to listen on').env('MESH_INJECTOR_HOST').default('0.0.0.0'),
   )
+  .addOption(
+    new Option('--monitoring-port <port>', 'plain-HTTP port serving only /metrics (0: a free port)')
+      .env('MESH_INJECTOR_MONITORING_PORT')
+      .default(MONITORING_PORT)
+      .argParser(port),
+  )
+  .addOption(new Option('--no-monitoring', 'serve no monitoring port (/metrics stays on the HTTPS port)'))
   .addOption(
     new Option('--tls-cert <file>', 'serving certificate (PEM)')
       .env('MESH_INJECTOR_TLS_CERT')
@@ -81,6 +89,7 @@ program
     const webhook = await serve({
       port: options.port,
       host: options.host,
+      monitoringPort: options.monitoring ? options.monitoringPort : undefined,
       tlsCert: options.tlsCert,
       tlsKey: options.tlsKey,
       config: options.config,
@@ -187,6 +196,8 @@ async function readStdin(): Promise<string> {
 interface CommandOptions {
   port: number;
   host: string;
+  monitoringPort: number;
+  monitoring: boolean;
   tlsCert: string;
   tlsKey: string;
   config: string;

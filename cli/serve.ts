@@ -11,6 +11,7 @@ import { fetchServerVersion, kubernetesCertificateApi, loadKubeConfig } from '..
 import type { InjectorConfig } from '../webhook/config.js';
 import { withImageOverrides, type ImageOverrides } from '../webhook/image-overrides.js';
 import { createMetrics } from '../webhook/metrics.js';
+import { buildMonitoringServer } from '../webhook/monitoring-server.js';
 import { supportsNativeSidecars, type ServerVersion } from '../webhook/native-sidecars.js';
 import { buildServer } from '../webhook/server.js';
 import { TlsReloader } from '../webhook/tls-reloader.js';
@@ -18,6 +19,8 @@ import { TlsReloader } from '../webhook/tls-reloader.js';
 export interface ServeOptions {
   port: number;
   host: string;
+  /** Plain-HTTP /metrics (15014 in the Deployment); 0 picks a free port; undefined serves none. */
+  monitoringPort?: number;
   tlsCert: string;
   tlsKey: string;
   config: string;
@@ -42,6 +45,8 @@ export interface ManagedCertificates {
 
 export interface RunningWebhook {
   port: number;
+  /** The monitoring port, when one is served. */
+  monitoringPort?: number;
   /** Fails readiness, waits the shutdown delay, lets in-flight requests finish, then closes. */
   shutdown(): Promise<void>;
 }
@@ -91,11 +96,17 @@ export async function serve(
     log.child({ component: 'tls' }),
   );
   tlsReloader.start(tls);
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : options.port;
+  const port = listeningPort(app.server, options.port);
+  const monitoring =
+    options.monitoringPort === undefined
+      ? undefined
+      : buildMonitoringServer({ metrics, logger: log.child({ component: 'monitoring' }) });
+  await monitoring?.listen({ port: options.monitoringPort, host: options.host });
+  const monitoringPort = monitoring && listeningPort(monitoring.server, options.monitoringPort ?? 0);
   log.info(
     {
       port,
+      monitoringPort,
       config: options.config,
       apiserver: apiserver?.gitVersion ?? 'unknown',
       ready: store.current !== undefined,
@@ -106,6 +117,7 @@ export async function serve(
   let closing: Promise<void> | undefined;
   return {
     port,
+    monitoringPort,
     shutdown: () =>
       (closing ??= (async () => {
         draining = true;
@@ -115,6 +127,7 @@ export async function serve(
         certificateManager?.stop();
         store.close();
         await app.close();
+        await monitoring?.close();
         log.info('shut down');
       })()),
   };
@@ -165,6 +178,13 @@ async function apiserverVersion(
     );
     return undefined;
   }
+}
+
+function listeningPort(server: { address(): unknown }, fallback: number): number {
+  const address = server.address();
+  return typeof address === 'object' && address !== null && 'port' in address
+    ? (address as { port: number }).port
+    : fallback;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -3,7 +3,6 @@
  * changes the webhook Deployment and what the webhook injects, with no edit to values.yaml. The webhook runs as the
  * rendered Deployment would run it: the rendered ConfigMap as its config directory, the rendered env as its env.
  */
-import { request } from 'node:https';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -16,7 +15,7 @@ import { findKubectl } from './harness/binaries.js';
 import { findObject, renderKustomization, type ManifestObject } from './harness/manifests.js';
 import { missingRequirements } from './harness/requirements.js';
 import { repoPath } from './harness/repo.js';
-import { startWebhookProcess, type WebhookProcess } from './harness/webhook-process.js';
+import { postJson, startWebhookProcess, type WebhookProcess } from './harness/webhook-process.js';
 import { admissionReview, typicalPod } from './fixtures/pods.js';
 
 const MIRROR = {
@@ -84,20 +83,7 @@ interface PatchOperation {
 }
 
 async function injectedImages(url: string, caPem: string): Promise<Record<string, string | undefined>> {
-  const payload = JSON.stringify(admissionReview(typicalPod()));
-  const body = await new Promise<string>((resolve, reject) => {
-    const req = request(
-      `${url}${INJECT_PATH}`,
-      { method: 'POST', ca: caPem, headers: { 'content-type': 'application/json' } },
-      (res) => {
-        let text = '';
-        res.on('data', (chunk) => (text += chunk));
-        res.on('end', () => resolve(text));
-      },
-    );
-    req.once('error', reject);
-    req.end(payload);
-  });
+  const { body } = await postJson(`${url}${INJECT_PATH}`, caPem, admissionReview(typicalPod()));
   const response = (JSON.parse(body) as { response: { allowed: boolean; patch?: string } }).response;
   expect(response.allowed).toBe(true);
   const patch = JSON.parse(Buffer.from(response.patch ?? '', 'base64').toString()) as PatchOperation[];
