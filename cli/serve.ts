@@ -3,7 +3,7 @@
  * shuts down gracefully: on SIGTERM readiness fails first, then in-flight requests finish, then it exits.
  */
 import type { Server as HttpsServer } from 'node:https';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { ConfigStore } from '../webhook/config-store.js';
 import { CertificateManager } from '../webhook/certificate-manager.js';
 import { DEFAULT_POLICY, serviceDnsNames } from '../webhook/certificate-plan.js';
@@ -12,6 +12,7 @@ import type { InjectorConfig } from '../webhook/config.js';
 import { withImageOverrides, type ImageOverrides } from '../webhook/image-overrides.js';
 import { createMetrics } from '../webhook/metrics.js';
 import { buildMonitoringServer } from '../webhook/monitoring-server.js';
+import { createLogger } from '../webhook/logging.js';
 import { supportsNativeSidecars, type ServerVersion } from '../webhook/native-sidecars.js';
 import { buildServer } from '../webhook/server.js';
 import { TlsReloader } from '../webhook/tls-reloader.js';
@@ -53,7 +54,7 @@ export interface RunningWebhook {
 
 export async function serve(
   options: ServeOptions,
-  log: Logger = pino({ level: options.logLevel }),
+  log: Logger = createLogger(options.logLevel),
 ): Promise<RunningWebhook> {
   const metrics = createMetrics();
   const store = new ConfigStore({
