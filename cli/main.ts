@@ -5,11 +5,24 @@ import { IMAGE_ENV, WEBHOOK_CONFIGURATION_NAME } from '../common/constants.js';
 import { MONITORING_PORT } from '../webhook/monitoring-server.js';
 import { parseImageReference, ValueProblem } from '../webhook/syntax.js';
 import { serve } from './serve.js';
+import { formatVersion, versionInfo } from './version.js';
 
 const program = new Command()
   .name('mesh-injector')
   .description('Istio-compatible sidecar injector')
+  .version(formatVersion(versionInfo()), '-v, --version', 'print the version and the Node.js version')
   .showHelpAfterError();
+
+program
+  .command('version')
+  .description('print the version and the Node.js version')
+  .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+  .action((options: { output: 'text' | 'json' }) => {
+    const info = versionInfo();
+    process.stdout.write(
+      options.output === 'json' ? `${JSON.stringify(info)}\n` : `${formatVersion(info)}\n`,
+    );
+  });
 
 program
   .command('serve')
@@ -86,7 +99,7 @@ program
     ).default(WEBHOOK_CONFIGURATION_NAME),
   )
   .action(async (options: CommandOptions) => {
-    const webhook = await serve({
+    const starting = serve({
       port: options.port,
       host: options.host,
       monitoringPort: options.monitoring ? options.monitoringPort : undefined,
@@ -106,6 +119,12 @@ program
             checkIntervalMs: 60 * 60 * 1000,
           }
         : undefined,
+    });
+    // A start that fails (an unreadable certificate, a port in use) is one line and exit 1, not a stack trace; the
+    // exit also stops whatever had started.
+    const webhook = await starting.catch((error: unknown) => {
+      process.stderr.write(`error: the webhook did not start: ${(error as Error).message}\n`);
+      process.exit(1);
     });
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.once(signal, () => {
