@@ -13,15 +13,7 @@ export type ReviewOutcome =
   | { outcome: 'passthrough' }
   | { outcome: 'malformed'; reason: string }
   | { outcome: 'skipped'; reason: SkipReason; pod: V1Pod; namespace: string; warnings: string[] }
-  | {
-      outcome: 'denied';
-      message: string;
-      /** The annotations at fault, for the log. */
-      annotations: string[];
-      pod: V1Pod;
-      namespace: string;
-      warnings: string[];
-    }
+  | { outcome: 'denied'; message: string; pod: V1Pod; namespace: string; warnings: string[] }
   | { outcome: 'injected'; patch: Operation[]; pod: V1Pod; namespace: string; warnings: string[] };
 
 export function reviewRequest(request: AdmissionRequest, context: InjectionContext): ReviewOutcome {
@@ -38,14 +30,7 @@ export function reviewRequest(request: AdmissionRequest, context: InjectionConte
 
   const injected = injectPod(pod, namespace, context);
   if (injected.outcome === 'denied')
-    return {
-      outcome: 'denied',
-      message: injected.message,
-      annotations: [...new Set(injected.problems.map((problem) => problem.annotation))],
-      pod,
-      namespace,
-      warnings,
-    };
+    return { outcome: 'denied', message: injected.message, pod, namespace, warnings };
   return { outcome: 'injected', patch: jsonPatch.compare(pod, injected.pod), pod, namespace, warnings };
 }
 

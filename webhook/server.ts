@@ -180,11 +180,7 @@ function handleInject(
       }
       if (outcome.outcome === 'denied') {
         metrics.failure.inc({ reason: 'invalid-annotation' });
-        // warn: the pod was not created, and its owner has something to fix.
-        log.warn(
-          { ...fields, annotation: outcome.annotations.join(','), reason: outcome.message },
-          'injection denied',
-        );
+        log.info({ ...fields, reason: outcome.message }, 'injection denied');
         return sendReview(reply, review, { allowed: false, message: outcome.message });
       }
       log.info({ ...fields, patchOperations: outcome.patch.length }, 'sidecar injected');
