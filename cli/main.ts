@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { IMAGE_ENV, WEBHOOK_CONFIGURATION_NAME } from '../common/constants.js';
 import { MONITORING_PORT } from '../webhook/monitoring-server.js';
 import { parseImageReference, ValueProblem } from '../webhook/syntax.js';
+import { INSTALLED_CONFIG_NAMES } from './installed-config.js';
 import { serve } from './serve.js';
 import { formatVersion, versionInfo } from './version.js';
 
@@ -142,21 +143,75 @@ program
 program
   .command('inject')
   .description(
-    'inject the sidecar into the pod templates of a manifest, offline, like istioctl kube-inject: Pod, Deployment, ' +
-      'StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob and List; other kinds pass through',
+    'inject the sidecar into the pod templates of manifests, like istioctl kube-inject: Pod, Deployment, ' +
+      'StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob and List; other kinds pass through. ' +
+      "Uses the cluster's installed configuration (ConfigMap mesh-injector-config) when a cluster answers, else " +
+      'the packaged one, and says which on stderr',
   )
-  .requiredOption('-f, --filename <file>', 'manifest (multi-document YAML), or - for stdin')
-  .option('--config <dir>', "config directory (default: the package's manifests/config)")
+  .requiredOption(
+    '-f, --filename <file...>',
+    'manifest file, directory (*.yaml, *.yml, *.json, recursively) or - for stdin; repeatable',
+  )
+  .option('-o, --output <file>', 'write the injected manifests here instead of stdout')
+  .option('--offline', "use the packaged configuration; don't ask a cluster")
+  .option('--config <dir>', 'configuration directory: template.yaml, values.yaml, envoy.yaml')
+  .option('--profile <name>', 'a configuration shipped in the package (manifests/profiles/NAME)')
+  .option('--injectConfigFile <file>', "sidecar template, instead of the configuration's template.yaml")
+  .option('--valuesFile <file>', "injector values, instead of the configuration's values.yaml")
+  .option('--meshConfigFile <file>', "proxy bootstrap, instead of the configuration's envoy.yaml")
   .option('--revision <name>', "revision to record (istio.io/rev), instead of values.yaml's")
-  .action(async (options: { filename: string; config?: string; revision?: string }) => {
+  .addOption(new Option('--kubeconfig <file>', 'kubeconfig (default: KUBECONFIG, ~/.kube/config)'))
+  .option('--context <name>', 'kubeconfig context')
+  .option('--namespace <name>', "the injector's namespace in the cluster", INSTALLED_CONFIG_NAMES.namespace)
+  .action(async (options: InjectCommandOptions) => {
+    if ([options.config, options.profile].filter(Boolean).length + (options.offline ? 1 : 0) > 1) {
+      process.stderr.write('error: use one of --config, --profile and --offline\n');
+      process.exitCode = 2;
+      return;
+    }
     // Loaded on use, so each command starts without the others' dependencies.
     const { runInject } = await import('./inject.js');
+    const { loadCliKubeConfig } = await import('./kubeconfig.js');
+    const { apiErrorSummary, readInstalledConfig } = await import('./installed-config.js');
     process.exitCode = await runInject(
-      { file: options.filename, config: options.config, revision: options.revision },
-      { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) },
-      readStdin,
+      { ...options, files: options.filename },
+      {
+        stdout: (text) => process.stdout.write(text),
+        stderr: (text) => process.stderr.write(text),
+        stdin: readStdin,
+        installedConfig: async () => {
+          const loaded = loadCliKubeConfig(options);
+          if (!loaded.ok) throw new Error(loaded.reason);
+          const names = { ...INSTALLED_CONFIG_NAMES, namespace: options.namespace };
+          try {
+            const config = await readInstalledConfig(loaded.kubeConfig, names);
+            const where = `ConfigMap ${names.namespace}/${names.configMap} in context ${loaded.kubeConfig.getCurrentContext()}`;
+            return { config, where };
+          } catch (error) {
+            throw new Error(
+              `ConfigMap ${names.namespace}/${names.configMap} in context ${loaded.kubeConfig.getCurrentContext()}: ${apiErrorSummary(error)}`,
+              { cause: error },
+            );
+          }
+        },
+      },
     );
   });
+
+interface InjectCommandOptions {
+  filename: string[];
+  output?: string;
+  offline?: boolean;
+  config?: string;
+  profile?: string;
+  injectConfigFile?: string;
+  valuesFile?: string;
+  meshConfigFile?: string;
+  revision?: string;
+  kubeconfig?: string;
+  context?: string;
+  namespace: string;
+}
 
 program
   .command('check')
