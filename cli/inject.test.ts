@@ -1,53 +1,174 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { SHIPPED_CONFIG_DIR } from '../test/fixtures/pods.js';
-import { runInject } from './inject.js';
+import { readConfigFiles } from '../webhook/config.js';
+import { injectedObjects, runInject, type InjectIo, type InjectOptions } from './inject.js';
 
 const POD = 'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: b}]\n';
+const OPTED_OUT = POD.replace('{name: p}', "{name: q, annotations: {sidecar.istio.io/inject: 'false'}}");
+const NO_CLUSTER = () => Promise.reject(new Error('no kubeconfig: KUBECONFIG is not set'));
 
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mesh-injector-inject-test-'));
   await writeFile(join(dir, 'pod.yaml'), POD);
+  await mkdir(join(dir, 'tree', 'nested'), { recursive: true });
+  await writeFile(join(dir, 'tree', 'a.yaml'), POD);
+  await writeFile(join(dir, 'tree', 'nested', 'b.yml'), OPTED_OUT);
+  await writeFile(
+    join(dir, 'tree', 'nested', 'c.json'),
+    JSON.stringify(parse(POD.replace('{name: p}', '{name: c}'))),
+  );
+  await writeFile(join(dir, 'tree', 'README.md'), '# not a manifest\n');
 });
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
-async function run(options: { file: string; config?: string; revision?: string }, stdin = '') {
+async function run(options: Partial<InjectOptions>, io: Partial<InjectIo> = {}) {
   let stdout = '';
   let stderr = '';
   const exitCode = await runInject(
-    { config: SHIPPED_CONFIG_DIR, ...options },
-    { stdout: (text) => (stdout += text), stderr: (text) => (stderr += text) },
-    () => Promise.resolve(stdin),
+    { files: [join(dir, 'pod.yaml')], config: SHIPPED_CONFIG_DIR, ...options },
+    {
+      stdout: (text) => (stdout += text),
+      stderr: (text) => (stderr += text),
+      stdin: () => Promise.resolve(''),
+      installedConfig: NO_CLUSTER,
+      ...io,
+    },
   );
-  return { exitCode, stdout, stderr };
+  return { exitCode, stdout, stderr, lines: stderr.split('\n').filter(Boolean) };
 }
 
+const containers = (text: string) =>
+  (parse(text) as { spec: { containers: { name: string; image: string }[] } }).spec.containers;
+
 describe('mesh-injector inject', () => {
-  it('injects a file and writes the stream to stdout, nothing to stderr', async () => {
-    const { exitCode, stdout, stderr } = await run({ file: join(dir, 'pod.yaml') });
+  it('injects a file to stdout, and says on stderr which configuration it used and what it injected', async () => {
+    const { exitCode, stdout, lines } = await run({});
     expect(exitCode).toBe(0);
-    expect(stderr).toBe('');
-    expect(
-      (parse(stdout) as { spec: { containers: { name: string }[] } }).spec.containers.map((c) => c.name),
-    ).toEqual(['a', 'istio-proxy']);
+    expect(containers(stdout).map((c) => c.name)).toEqual(['a', 'istio-proxy']);
+    expect(lines).toEqual([
+      `config: ${SHIPPED_CONFIG_DIR} (--config)`,
+      `injected: ${join(dir, 'pod.yaml')}: Pod "p" (document 1)`,
+    ]);
   });
 
-  it('reads stdin for -f -, naming it stdin in diagnostics', async () => {
-    const optedOut = POD.replace('{name: p}', "{name: p, annotations: {sidecar.istio.io/inject: 'false'}}");
-    const { exitCode, stdout, stderr } = await run({ file: '-' }, optedOut);
+  it('reads stdin for -f -, naming it stdin, one line per object', async () => {
+    const { exitCode, stdout, lines } = await run(
+      { files: ['-'] },
+      { stdin: () => Promise.resolve(`${OPTED_OUT}---\n${POD}`) },
+    );
     expect(exitCode).toBe(0);
-    expect(stdout).toBe(optedOut);
-    expect(stderr).toBe(
-      'skip: stdin: Pod "p" (document 1): not injected: sidecar.istio.io/inject is "false"\n',
+    expect(parseAllDocuments(stdout)).toHaveLength(2);
+    expect(lines.slice(1)).toEqual([
+      'skip: stdin: Pod "q" (document 1): not injected: sidecar.istio.io/inject is "false"',
+      'injected: stdin: Pod "p" (document 2)',
+    ]);
+  });
+
+  it('walks a directory for *.yaml, *.yml and *.json, in name order, into one stream', async () => {
+    const { exitCode, stdout, lines } = await run({ files: [join(dir, 'tree')] });
+    expect(exitCode).toBe(0);
+    const documents = parseAllDocuments(stdout).map((d) => d.toJS() as { metadata: { name: string } });
+    expect(documents.map((d) => d.metadata.name)).toEqual(['p', 'q', 'c']);
+    expect(lines.slice(1).map((line) => line.split(':')[0])).toEqual(['injected', 'skip', 'injected']);
+    expect(lines.join('\n')).not.toContain('README.md');
+  });
+
+  it('writes -o FILE instead of stdout', async () => {
+    const output = join(dir, 'out.yaml');
+    const { exitCode, stdout } = await run({ output });
+    expect(exitCode).toBe(0);
+    expect(stdout).toBe('');
+    expect(containers(await readFile(output, 'utf8')).map((c) => c.name)).toContain('istio-proxy');
+  });
+
+  it('writes nothing when an object is denied, naming the annotation', async () => {
+    const output = join(dir, 'denied.yaml');
+    const bad = POD.replace(
+      '{name: p}',
+      "{name: p, annotations: {sidecar.istio.io/proxyImage: 'Not An Image'}}",
+    );
+    const { exitCode, stdout, stderr } = await run(
+      { files: ['-'], output },
+      { stdin: () => Promise.resolve(bad) },
+    );
+    expect(exitCode).toBe(1);
+    expect(stdout).toBe('');
+    expect(stderr).toMatch(/^error: stdin: Pod "p" \(document 1\): .*sidecar\.istio\.io\/proxyImage/m);
+    await expect(readFile(output, 'utf8')).rejects.toThrow(/ENOENT/);
+  });
+
+  it("uses the cluster's installed configuration by default, with the images its Deployment sets", async () => {
+    const files = await readConfigFiles(SHIPPED_CONFIG_DIR);
+    const { exitCode, stdout, lines } = await run(
+      { config: undefined },
+      {
+        installedConfig: () =>
+          Promise.resolve({
+            config: { files, images: { proxy: 'mirror.example.com/envoy:1' } },
+            where: 'ConfigMap mesh-injector/mesh-injector-config in context test',
+          }),
+      },
+    );
+    expect(exitCode).toBe(0);
+    expect(lines[0]).toBe(
+      "config: the cluster's, ConfigMap mesh-injector/mesh-injector-config in context test",
+    );
+    expect(containers(stdout).find((c) => c.name === 'istio-proxy')?.image).toBe(
+      'mirror.example.com/envoy:1',
+    );
+  });
+
+  it('falls back to the packaged configuration when no cluster answers, saying why', async () => {
+    const { exitCode, lines } = await run({ config: undefined });
+    expect(exitCode).toBe(0);
+    expect(lines[0]).toMatch(
+      /^config: the packaged .*manifests\/config \(no installed configuration: no kubeconfig: KUBECONFIG is not set\)$/,
+    );
+  });
+
+  it('never asks the cluster with --offline', async () => {
+    let asked = false;
+    const { exitCode, lines } = await run(
+      { config: undefined, offline: true },
+      {
+        installedConfig: () => {
+          asked = true;
+          return NO_CLUSTER();
+        },
+      },
+    );
+    expect(exitCode).toBe(0);
+    expect(asked).toBe(false);
+    expect(lines[0]).toMatch(/^config: the packaged .* \(--offline\)$/);
+  });
+
+  it("takes Istio's --injectConfigFile, --valuesFile and --meshConfigFile in place of the configuration's files", async () => {
+    const values = join(dir, 'values.yaml');
+    await writeFile(
+      values,
+      'images: { proxy: mirror.example.com/envoy:2, init: mirror.example.com/init:2 }\n',
+    );
+    const { exitCode, stdout, lines } = await run({
+      valuesFile: values,
+      injectConfigFile: join(SHIPPED_CONFIG_DIR, 'template.yaml'),
+      meshConfigFile: join(SHIPPED_CONFIG_DIR, 'envoy.yaml'),
+    });
+    expect(exitCode).toBe(0);
+    expect(lines[0]).toContain(
+      `with --injectConfigFile ${join(SHIPPED_CONFIG_DIR, 'template.yaml')}, --valuesFile ${values}`,
+    );
+    expect(containers(stdout).find((c) => c.name === 'istio-proxy')?.image).toBe(
+      'mirror.example.com/envoy:2',
     );
   });
 
   it('records --revision in istio.io/rev and the status annotation', async () => {
-    const { stdout } = await run({ file: join(dir, 'pod.yaml'), revision: 'canary' });
+    const { stdout } = await run({ revision: 'canary' });
     const annotations = (parse(stdout) as { metadata: { annotations: Record<string, string> } }).metadata
       .annotations;
     expect(annotations['istio.io/rev']).toBe('canary');
@@ -55,7 +176,7 @@ describe('mesh-injector inject', () => {
   });
 
   it('refuses a --revision that is not a DNS label, saying so', async () => {
-    const { exitCode, stdout, stderr } = await run({ file: join(dir, 'pod.yaml'), revision: 'Not_A_Label' });
+    const { exitCode, stdout, stderr } = await run({ revision: 'Not_A_Label' });
     expect(exitCode).toBe(1);
     expect(stdout).toBe('');
     expect(stderr).toContain(
@@ -63,20 +184,25 @@ describe('mesh-injector inject', () => {
     );
   });
 
-  it('names a missing input file and a missing config directory', async () => {
-    const missingFile = await run({ file: join(dir, 'absent.yaml') });
+  it('names a missing input, a missing config directory and a missing profile', async () => {
+    const missingFile = await run({ files: [join(dir, 'absent.yaml')] });
     expect(missingFile).toMatchObject({ exitCode: 1, stdout: '' });
     expect(missingFile.stderr).toContain(`cannot read ${join(dir, 'absent.yaml')}`);
-    const missingConfig = await run({ file: join(dir, 'pod.yaml'), config: join(dir, 'no-config') });
+    const missingConfig = await run({ config: join(dir, 'no-config') });
     expect(missingConfig).toMatchObject({ exitCode: 1, stdout: '' });
-    expect(missingConfig.stderr).toContain(
-      `${join(dir, 'no-config', 'template.yaml')} does not exist; fix: pass --config DIR`,
-    );
+    expect(missingConfig.stderr).toContain(`${join(dir, 'no-config', 'template.yaml')} does not exist`);
+    const missingProfile = await run({ config: undefined, profile: 'no-such-profile' });
+    expect(missingProfile.stderr).toContain('no profile "no-such-profile" in this package');
   });
+});
 
-  it('uses the packaged configuration when --config is not given', async () => {
-    const { exitCode, stdout } = await run({ file: join(dir, 'pod.yaml'), config: undefined });
-    expect(exitCode).toBe(0);
-    expect(stdout).toContain('istio-proxy');
+describe('injectedObjects', () => {
+  it('names the documents and List items whose content changed', () => {
+    const before = `${POD}---\nkind: List\napiVersion: v1\nitems: [{kind: A, metadata: {name: x}}, {kind: B, metadata: {name: web, namespace: ns}}]\n`;
+    const after = `${POD.replace('image: b', 'image: c')}---\nkind: List\napiVersion: v1\nitems: [{kind: A, metadata: {name: x}}, {kind: B, metadata: {name: web, namespace: ns}, spec: {}}]\n`;
+    expect(injectedObjects(before, after)).toEqual([
+      'Pod "p" (document 1)',
+      'B "ns/web" (document 2, item 2)',
+    ]);
   });
 });

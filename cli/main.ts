@@ -1,13 +1,29 @@
 #!/usr/bin/env node
 /** The `mesh-injector` command: serve the webhook, inject manifests offline, check an installation. */
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { WEBHOOK_CONFIGURATION_NAME } from '../common/constants.js';
+import { IMAGE_ENV, WEBHOOK_CONFIGURATION_NAME } from '../common/constants.js';
+import { MONITORING_PORT } from '../webhook/monitoring-server.js';
+import { parseImageReference, ValueProblem } from '../webhook/syntax.js';
+import { INSTALLED_CONFIG_NAMES } from './installed-config.js';
 import { serve } from './serve.js';
+import { formatVersion, versionInfo } from './version.js';
 
 const program = new Command()
   .name('mesh-injector')
   .description('Istio-compatible sidecar injector')
+  .version(formatVersion(versionInfo()), '-v, --version', 'print the version and the Node.js version')
   .showHelpAfterError();
+
+program
+  .command('version')
+  .description('print the version and the Node.js version')
+  .addOption(new Option('-o, --output <format>', 'output format').choices(['text', 'json']).default('text'))
+  .action((options: { output: 'text' | 'json' }) => {
+    const info = versionInfo();
+    process.stdout.write(
+      options.output === 'json' ? `${JSON.stringify(info)}\n` : `${formatVersion(info)}\n`,
+    );
+  });
 
 program
   .command('serve')
@@ -18,6 +34,13 @@ program
   .addOption(
     new Option('--host <address>', 'address to listen on').env('MESH_INJECTOR_HOST').default('0.0.0.0'),
   )
+  .addOption(
+    new Option('--monitoring-port <port>', 'plain-HTTP port serving only /metrics (0: a free port)')
+      .env('MESH_INJECTOR_MONITORING_PORT')
+      .default(MONITORING_PORT)
+      .argParser(port),
+  )
+  .addOption(new Option('--no-monitoring', 'serve no monitoring port (/metrics stays on the HTTPS port)'))
   .addOption(
     new Option('--tls-cert <file>', 'serving certificate (PEM)')
       .env('MESH_INJECTOR_TLS_CERT')
@@ -30,6 +53,16 @@ program
     new Option('--config <dir>', 'config directory: template.yaml, values.yaml, envoy.yaml')
       .env('MESH_INJECTOR_CONFIG')
       .makeOptionMandatory(),
+  )
+  .addOption(
+    new Option('--proxy-image <image>', "the proxy image to inject, instead of values.yaml's images.proxy")
+      .env(IMAGE_ENV.proxy)
+      .argParser(imageReference),
+  )
+  .addOption(
+    new Option('--init-image <image>', "the init image to inject, instead of values.yaml's images.init")
+      .env(IMAGE_ENV.init)
+      .argParser(imageReference),
   )
   .addOption(
     new Option('--kubeconfig <file>', 'kubeconfig for the apiserver version (default: in-cluster)').env(
@@ -67,12 +100,14 @@ program
     ).default(WEBHOOK_CONFIGURATION_NAME),
   )
   .action(async (options: CommandOptions) => {
-    const webhook = await serve({
+    const starting = serve({
       port: options.port,
       host: options.host,
+      monitoringPort: options.monitoring ? options.monitoringPort : undefined,
       tlsCert: options.tlsCert,
       tlsKey: options.tlsKey,
       config: options.config,
+      images: { proxy: options.proxyImage, init: options.initImage },
       kubeconfig: options.kubeconfig,
       shutdownDelayMs: options.shutdownDelay,
       logLevel: options.logLevel,
@@ -85,6 +120,12 @@ program
             checkIntervalMs: 60 * 60 * 1000,
           }
         : undefined,
+    });
+    // A start that fails (an unreadable certificate, a port in use) is one line and exit 1, not a stack trace; the
+    // exit also stops whatever had started.
+    const webhook = await starting.catch((error: unknown) => {
+      process.stderr.write(`error: the webhook did not start: ${(error as Error).message}\n`);
+      process.exit(1);
     });
     for (const signal of ['SIGTERM', 'SIGINT'] as const) {
       process.once(signal, () => {
@@ -102,21 +143,75 @@ program
 program
   .command('inject')
   .description(
-    'inject the sidecar into the pod templates of a manifest, offline, like istioctl kube-inject: Pod, Deployment, ' +
-      'StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob and List; other kinds pass through',
+    'inject the sidecar into the pod templates of manifests, like istioctl kube-inject: Pod, Deployment, ' +
+      'StatefulSet, DaemonSet, ReplicaSet, ReplicationController, Job, CronJob and List; other kinds pass through. ' +
+      "Uses the cluster's installed configuration (ConfigMap mesh-injector-config) when a cluster answers, else " +
+      'the packaged one, and says which on stderr',
   )
-  .requiredOption('-f, --filename <file>', 'manifest (multi-document YAML), or - for stdin')
-  .option('--config <dir>', "config directory (default: the package's manifests/config)")
+  .requiredOption(
+    '-f, --filename <file...>',
+    'manifest file, directory (*.yaml, *.yml, *.json, recursively) or - for stdin; repeatable',
+  )
+  .option('-o, --output <file>', 'write the injected manifests here instead of stdout')
+  .option('--offline', "use the packaged configuration; don't ask a cluster")
+  .option('--config <dir>', 'configuration directory: template.yaml, values.yaml, envoy.yaml')
+  .option('--profile <name>', 'a configuration shipped in the package (manifests/profiles/NAME)')
+  .option('--injectConfigFile <file>', "sidecar template, instead of the configuration's template.yaml")
+  .option('--valuesFile <file>', "injector values, instead of the configuration's values.yaml")
+  .option('--meshConfigFile <file>', "proxy bootstrap, instead of the configuration's envoy.yaml")
   .option('--revision <name>', "revision to record (istio.io/rev), instead of values.yaml's")
-  .action(async (options: { filename: string; config?: string; revision?: string }) => {
+  .addOption(new Option('--kubeconfig <file>', 'kubeconfig (default: KUBECONFIG, ~/.kube/config)'))
+  .option('--context <name>', 'kubeconfig context')
+  .option('--namespace <name>', "the injector's namespace in the cluster", INSTALLED_CONFIG_NAMES.namespace)
+  .action(async (options: InjectCommandOptions) => {
+    if ([options.config, options.profile].filter(Boolean).length + (options.offline ? 1 : 0) > 1) {
+      process.stderr.write('error: use one of --config, --profile and --offline\n');
+      process.exitCode = 2;
+      return;
+    }
     // Loaded on use, so each command starts without the others' dependencies.
     const { runInject } = await import('./inject.js');
+    const { loadCliKubeConfig } = await import('./kubeconfig.js');
+    const { apiErrorSummary, readInstalledConfig } = await import('./installed-config.js');
     process.exitCode = await runInject(
-      { file: options.filename, config: options.config, revision: options.revision },
-      { stdout: (text) => process.stdout.write(text), stderr: (text) => process.stderr.write(text) },
-      readStdin,
+      { ...options, files: options.filename },
+      {
+        stdout: (text) => process.stdout.write(text),
+        stderr: (text) => process.stderr.write(text),
+        stdin: readStdin,
+        installedConfig: async () => {
+          const loaded = loadCliKubeConfig(options);
+          if (!loaded.ok) throw new Error(loaded.reason);
+          const names = { ...INSTALLED_CONFIG_NAMES, namespace: options.namespace };
+          try {
+            const config = await readInstalledConfig(loaded.kubeConfig, names);
+            const where = `ConfigMap ${names.namespace}/${names.configMap} in context ${loaded.kubeConfig.getCurrentContext()}`;
+            return { config, where };
+          } catch (error) {
+            throw new Error(
+              `ConfigMap ${names.namespace}/${names.configMap} in context ${loaded.kubeConfig.getCurrentContext()}: ${apiErrorSummary(error)}`,
+              { cause: error },
+            );
+          }
+        },
+      },
     );
   });
+
+interface InjectCommandOptions {
+  filename: string[];
+  output?: string;
+  offline?: boolean;
+  config?: string;
+  profile?: string;
+  injectConfigFile?: string;
+  valuesFile?: string;
+  meshConfigFile?: string;
+  revision?: string;
+  kubeconfig?: string;
+  context?: string;
+  namespace: string;
+}
 
 program
   .command('check')
@@ -175,9 +270,13 @@ async function readStdin(): Promise<string> {
 interface CommandOptions {
   port: number;
   host: string;
+  monitoringPort: number;
+  monitoring: boolean;
   tlsCert: string;
   tlsKey: string;
   config: string;
+  proxyImage?: string;
+  initImage?: string;
   kubeconfig?: string;
   shutdownDelay: number;
   logLevel: string;
@@ -193,6 +292,15 @@ function port(value: string): number {
   if (!Number.isInteger(parsed) || parsed < 0 || parsed > 65535)
     throw new InvalidArgumentError('not a port (0-65535)');
   return parsed;
+}
+
+function imageReference(value: string): string {
+  try {
+    return parseImageReference(value);
+  } catch (error) {
+    if (!(error instanceof ValueProblem)) throw error;
+    throw new InvalidArgumentError(`${error.reason}; expected ${error.accepted}`);
+  }
 }
 
 function nonNegative(value: string): number {

@@ -4,11 +4,14 @@
  */
 import { existsSync } from 'node:fs';
 import type { Server as HttpsServer } from 'node:https';
-import { pino, type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { ConfigStore } from '../webhook/config-store.js';
 import type { CertificateManager } from '../webhook/certificate-manager.js';
 import type { InjectorConfig } from '../webhook/config.js';
+import { withImageOverrides, type ImageOverrides } from '../webhook/image-overrides.js';
 import { createMetrics } from '../webhook/metrics.js';
+import { buildMonitoringServer } from '../webhook/monitoring-server.js';
+import { createLogger } from '../webhook/logging.js';
 import { supportsNativeSidecars, type ServerVersion } from '../webhook/native-sidecars.js';
 import { buildServer } from '../webhook/server.js';
 import { TlsReloader } from '../webhook/tls-reloader.js';
@@ -16,9 +19,13 @@ import { TlsReloader } from '../webhook/tls-reloader.js';
 export interface ServeOptions {
   port: number;
   host: string;
+  /** Plain-HTTP /metrics (15014 in the Deployment); 0 picks a free port; undefined serves none. */
+  monitoringPort?: number;
   tlsCert: string;
   tlsKey: string;
   config: string;
+  /** Override values.yaml's images (the Deployment's environment, which kustomize's `images:` rewrites). */
+  images?: ImageOverrides;
   kubeconfig?: string;
   /** After SIGTERM, how long readiness fails before the server stops taking requests. */
   shutdownDelayMs: number;
@@ -38,19 +45,22 @@ export interface ManagedCertificates {
 
 export interface RunningWebhook {
   port: number;
+  /** The monitoring port, when one is served. */
+  monitoringPort?: number;
   /** Fails readiness, waits the shutdown delay, lets in-flight requests finish, then closes. */
   shutdown(): Promise<void>;
 }
 
 export async function serve(
   options: ServeOptions,
-  log: Logger = pino({ level: options.logLevel }),
+  log: Logger = createLogger(options.logLevel),
 ): Promise<RunningWebhook> {
   const metrics = createMetrics();
   const store = new ConfigStore({
     dir: options.config,
     log: log.child({ component: 'config' }),
     onReload: (result) => metrics.configReloads.inc({ result }),
+    prepare: (files) => withImageOverrides(files, options.images ?? {}),
   });
   await store.start();
 
@@ -92,11 +102,17 @@ export async function serve(
     log.child({ component: 'tls' }),
   );
   tlsReloader.start(tls);
-  const address = app.server.address();
-  const port = typeof address === 'object' && address ? address.port : options.port;
+  const port = listeningPort(app.server, options.port);
+  const monitoring =
+    options.monitoringPort === undefined
+      ? undefined
+      : buildMonitoringServer({ metrics, logger: log.child({ component: 'monitoring' }) });
+  await monitoring?.listen({ port: options.monitoringPort, host: options.host });
+  const monitoringPort = monitoring && listeningPort(monitoring.server, options.monitoringPort ?? 0);
   log.info(
     {
       port,
+      monitoringPort,
       config: options.config,
       apiserver: apiserver?.gitVersion ?? 'unknown',
       ready: store.current !== undefined,
@@ -107,6 +123,7 @@ export async function serve(
   let closing: Promise<void> | undefined;
   return {
     port,
+    monitoringPort,
     shutdown: () =>
       (closing ??= (async () => {
         draining = true;
@@ -117,6 +134,7 @@ export async function serve(
         await kubelets?.stop();
         store.close();
         await app.close();
+        await monitoring?.close();
         log.info('shut down');
       })()),
   };
@@ -186,6 +204,13 @@ async function apiserverVersion(
     );
     return undefined;
   }
+}
+
+function listeningPort(server: { address(): unknown }, fallback: number): number {
+  const address = server.address();
+  return typeof address === 'object' && address !== null && 'port' in address
+    ? (address as { port: number }).port
+    : fallback;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {

@@ -129,3 +129,12 @@ export const ANNOTATIONS = {
 /** The name of the MutatingWebhookConfiguration this project installs and manages. */
 export const WEBHOOK_CONFIGURATION_NAME = 'mesh-injector';
 export const INJECT_PATH = '/inject';
+
+/**
+ * The webhook container's environment variables naming the images it injects. They sit in the Deployment, where a
+ * kustomize overlay's `images:` rewrites them (manifests/kustomizeconfig.yaml), and override values.yaml's `images`.
+ */
+export const IMAGE_ENV = {
+  proxy: 'MESH_INJECTOR_PROXY_IMAGE',
+  init: 'MESH_INJECTOR_INIT_IMAGE',
+} as const;

@@ -2,9 +2,15 @@
 # Installs the Debian packages mesh-injector's control plane and kernel tests use. Idempotent; needs root.
 #   scripts/install-prerequisites.sh               everything (CI)
 #   scripts/install-prerequisites.sh control-plane etcd and kubectl only (npm start)
+# With `all`, it also installs Node.js 24 LTS (scripts/install-node.sh) when the node on PATH is another major.
 set -euo pipefail
 scope=${1:-all}
 log() { printf '[install-prerequisites] %s\n' "$*" >&2; }
+
+if [ "$scope" = all ] && [ "$(node --version 2>/dev/null | cut -d. -f1)" != v24 ]; then
+  bash "$(dirname "$0")/install-node.sh"
+  hash -r
+fi
 
 packages=()
 command -v etcd >/dev/null || packages+=(etcd-server)

@@ -34,6 +34,8 @@ const missing = missingRequirements(
   'mesh-injector check and inject against kube-apiserver',
 );
 const ALL_KINDS = repoPath('test', 'fixtures', 'all-kinds.yaml');
+const POD_MANIFEST =
+  'apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec:\n  containers: [{name: a, image: b}]\n';
 
 describe.skipIf(missing.length > 0)('the mesh-injector CLI against a real kube-apiserver', () => {
   let controlPlane: ControlPlane;
@@ -385,13 +387,58 @@ describe.skipIf(missing.length > 0)('the mesh-injector CLI against a real kube-a
       injected = result.stdout;
     });
 
-    it('names every object it leaves alone on stderr, and nothing else', async () => {
+    it('says which configuration it used, and one line per workload: the opted-out Deployment skipped', async () => {
       const result = await cli(['inject', '-f', ALL_KINDS]);
-      expect(result.stderr.split('\n')).toEqual([
+      const lines = result.stderr.split('\n');
+      // No mesh-injector installed in this cluster: the packaged configuration, and why.
+      expect(lines[0]).toMatch(
+        /^config: the packaged .* \(no installed configuration: ConfigMap mesh-injector\/mesh-injector-config .*HTTP 404/,
+      );
+      // Every object left alone is named, with the reason.
+      for (const skipped of [
         `skip: ${ALL_KINDS}: Service "hello-listed" (document 9, item 2): not injected: Service has no pod template to inject`,
         `skip: ${ALL_KINDS}: ConfigMap "hello-config" (document 10): not injected: ConfigMap has no pod template to inject`,
         `skip: ${ALL_KINDS}: Deployment "hello-opted-out" (document 11): not injected: sidecar.istio.io/inject is "false"`,
-      ]);
+      ]) {
+        expect(lines).toContain(skipped);
+      }
+      // Every workload kind in the fixture, documents 1 to 9 (the List's items included).
+      expect(lines.filter((line) => line.startsWith('injected: ')).length).toBeGreaterThanOrEqual(9);
+      expect(lines.filter((line) => line.startsWith('error: '))).toEqual([]);
+    });
+
+    it("reads the cluster's installed ConfigMap by default, as the webhook there would inject; --offline does not", async () => {
+      const namespace = 'mesh-injector';
+      await core.createNamespace({ body: { metadata: { name: namespace } } });
+      const files = Object.fromEntries(
+        await Promise.all(
+          ['template.yaml', 'values.yaml', 'envoy.yaml'].map(
+            async (name) => [name, await readFile(join(SHIPPED_CONFIG_DIR, name), 'utf8')] as const,
+          ),
+        ),
+      );
+      files['values.yaml'] = files['values.yaml']!.replace(
+        /proxy: \S+/,
+        'proxy: registry.example.com/cluster/envoy:from-configmap',
+      );
+      await core.createNamespacedConfigMap({
+        namespace,
+        body: { metadata: { name: 'mesh-injector-config' }, data: files },
+      });
+      try {
+        const fromCluster = await cli(['inject', '-f', '-'], POD_MANIFEST);
+        expect(fromCluster.exitCode, fromCluster.stderr).toBe(0);
+        expect(fromCluster.stderr).toContain(
+          `config: the cluster's, ConfigMap ${namespace}/mesh-injector-config`,
+        );
+        expect(fromCluster.stdout).toContain('registry.example.com/cluster/envoy:from-configmap');
+        const offline = await cli(['inject', '--offline', '-f', '-'], POD_MANIFEST);
+        expect(offline.exitCode, offline.stderr).toBe(0);
+        expect(offline.stderr).toMatch(/^config: the packaged .*\(--offline\)$/m);
+        expect(offline.stdout).not.toContain('from-configmap');
+      } finally {
+        await core.deleteNamespace({ name: namespace });
+      }
     });
 
     it('writes objects of every kind that the apiserver accepts (server-side dry run)', async () => {

@@ -91,6 +91,7 @@ describe.skipIf(missingKubectl.length > 0)('kubectl apply -k manifests', () => {
         `MutatingWebhookConfiguration/${WEBHOOK_CONFIGURATION_NAME}`,
         'Namespace/mesh-injector',
         'PodDisruptionBudget/mesh-injector',
+        'ResourceQuota/mesh-injector-critical-pods',
         'Role/mesh-injector',
         'RoleBinding/mesh-injector',
         'Service/mesh-injector',
@@ -169,7 +170,7 @@ describe.skipIf(missingKubectl.length > 0)('kubectl apply -k manifests', () => {
       spec: { selector: Record<string, string>; ports: { port: number; targetPort: string }[] };
     }>('Service', 'mesh-injector');
     expect(matchesSelector({ matchLabels: service.spec.selector }, template.metadata!.labels!)).toBe(true);
-    expect(service.spec.ports).toEqual([expect.objectContaining({ port: 443, targetPort: 'https' })]);
+    expect(service.spec.ports).toContainEqual(expect.objectContaining({ port: 443, targetPort: 'https' }));
     const port = container.ports!.find((p) => p.name === 'https');
     expect(String(port?.containerPort)).toBe(flag('port'));
     const configuration = get<{ webhooks: Webhook[] }>(
@@ -258,6 +259,69 @@ describe.skipIf(missingKubectl.length > 0)('kubectl apply -k manifests', () => {
     }
   });
 
+  it("labels every object and the pods with Kubernetes' recommended labels, and selects by name only", () => {
+    const version = (JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { version: string })
+      .version;
+    const recommended = {
+      'app.kubernetes.io/name': 'mesh-injector',
+      'app.kubernetes.io/instance': 'mesh-injector',
+      'app.kubernetes.io/version': version,
+      'app.kubernetes.io/component': 'webhook',
+      'app.kubernetes.io/part-of': 'mesh-injector',
+      'app.kubernetes.io/managed-by': 'kustomize',
+    };
+    for (const object of [...objects, template]) {
+      expect(object.metadata!.labels, `${'kind' in object ? object.kind : 'pod template'}`).toMatchObject(
+        recommended,
+      );
+    }
+    // A Deployment's selector is immutable: a version in it would make every upgrade fail.
+    expect(deployment.spec!.selector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'mesh-injector' });
+    const pdb = get<{ spec: { selector: { matchLabels: Record<string, string> } } }>(
+      'PodDisruptionBudget',
+      'mesh-injector',
+    );
+    expect(pdb.spec.selector.matchLabels).toEqual({ 'app.kubernetes.io/name': 'mesh-injector' });
+  });
+
+  it('runs at system-cluster-critical, with a quota for that class in its namespace', () => {
+    expect(template.spec!.priorityClassName).toBe('system-cluster-critical');
+    const quota = get<{
+      metadata: { namespace: string };
+      spec: {
+        hard: Record<string, string>;
+        scopeSelector: { matchExpressions: { scopeName: string; operator: string; values: string[] }[] };
+      };
+    }>('ResourceQuota', 'mesh-injector-critical-pods');
+    expect(quota.metadata.namespace).toBe(NAMESPACE);
+    expect(quota.spec.scopeSelector.matchExpressions).toEqual([
+      { scopeName: 'PriorityClass', operator: 'In', values: ['system-cluster-critical'] },
+    ]);
+    // Room for every replica and a rolling update's surge.
+    const surge = Number(deployment.spec!.strategy!.rollingUpdate!.maxSurge);
+    expect(Number(quota.spec.hard.pods)).toBeGreaterThanOrEqual(deployment.spec!.replicas! + surge);
+  });
+
+  it('serves /metrics on a plain-HTTP monitoring port that Prometheus finds from the pod annotations', () => {
+    const monitoring = container.ports!.find((p) => p.name === 'http-monitoring');
+    expect(monitoring?.containerPort).toBe(15014);
+    expect(flag('monitoring-port')).toBe(String(monitoring?.containerPort));
+    expect(template.metadata!.annotations).toEqual({
+      'prometheus.io/scrape': 'true',
+      'prometheus.io/port': String(monitoring?.containerPort),
+      'prometheus.io/path': '/metrics',
+    });
+    // The probes and the apiserver stay on the HTTPS port.
+    expect(container.readinessProbe?.httpGet?.port).toBe('https');
+    const service = get<{ spec: { ports: { name: string; port: number; targetPort: string }[] } }>(
+      'Service',
+      'mesh-injector',
+    );
+    expect(service.spec.ports).toContainEqual(
+      expect.objectContaining({ name: 'http-monitoring', port: 15014, targetPort: 'http-monitoring' }),
+    );
+  });
+
   it('writes the serving pair the certificate manager keeps into a memory-backed volume at --tls-cert', () => {
     const mount = container.volumeMounts!.find((m) => flag('tls-cert')!.startsWith(`${m.mountPath}/`));
     const volume = template.spec!.volumes!.find((v) => v.name === mount?.name);
@@ -288,6 +352,7 @@ describe.skipIf(missingKubectl.length > 0)(
           `MutatingWebhookConfiguration/${WEBHOOK_CONFIGURATION_NAME}`,
           'Namespace/mesh-injector',
           'PodDisruptionBudget/mesh-injector',
+          'ResourceQuota/mesh-injector-critical-pods',
           'Service/mesh-injector',
           'ServiceAccount/mesh-injector',
         ].sort(),

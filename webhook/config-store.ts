@@ -10,6 +10,8 @@ export interface ConfigStoreOptions {
   dir: string;
   log: Logger;
   onReload?: (result: 'success' | 'failure') => void;
+  /** Applied to the files before they are parsed, e.g. the Deployment's image overrides. */
+  prepare?: (files: ConfigFiles) => ConfigFiles;
   /** Besides watching, re-read the files this often; some mounts do not deliver inotify events. */
   pollIntervalMs?: number;
   debounceMs?: number;
@@ -57,10 +59,10 @@ export class ConfigStore {
   }
 
   async #reloadOnce(): Promise<void> {
-    const { dir, log, onReload } = this.options;
+    const { dir, log, onReload, prepare = (files) => files } = this.options;
     let files: ConfigFiles | undefined;
     try {
-      files = await readConfigFiles(dir);
+      files = prepare(await readConfigFiles(dir));
       const fingerprint = JSON.stringify(files);
       if (fingerprint === this.#lastFiles) return;
       this.#lastFiles = fingerprint;

@@ -2,6 +2,7 @@ import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { admissionReview, shippedConfig, typicalPod } from '../test/fixtures/pods.js';
 import type { InjectorConfig } from './config.js';
+import { createLogger } from './logging.js';
 import { createMetrics } from './metrics.js';
 import { BODY_LIMIT_BYTES, buildServer, type InjectorServer } from './server.js';
 
@@ -182,5 +183,31 @@ describe('health, readiness and metrics', () => {
     ]) {
       expect(text).toContain(name);
     }
+  });
+});
+
+describe('the review log', () => {
+  async function startLogging() {
+    const lines: Record<string, unknown>[] = [];
+    const loaded = await shippedConfig();
+    app = buildServer({
+      logger: createLogger('info', { write: (line: string) => void lines.push(JSON.parse(line)) }),
+      metrics: createMetrics(),
+      state: { config: () => loaded, notReadyReason: () => undefined, nativeSidecars: () => false },
+    });
+    return { app, lines };
+  }
+
+  it('logs an injection at info, with the level as a name and the time in ISO 8601', async () => {
+    const { app, lines } = await startLogging();
+    await post(app, admissionReview(typicalPod()));
+    expect(lines.filter((line) => line.msg === 'sidecar injected')).toEqual([
+      expect.objectContaining({
+        level: 'info',
+        namespace: 'shop',
+        pod: 'web',
+        time: expect.stringMatching(/^\d{4}-\d\d-\d\dT[\d:.]+Z$/),
+      }),
+    ]);
   });
 });

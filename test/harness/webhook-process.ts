@@ -21,6 +21,8 @@ export interface WebhookProcessOptions {
   shutdownDelayMs?: number;
   /** Node's own flags for the process, e.g. a heap limit like the one a container's memory limit implies. */
   nodeFlags?: string[];
+  /** Extra environment for the process, e.g. a Deployment's env. */
+  env?: Record<string, string>;
   /** Where the process's JSON log lines go; by default they are kept for `logs()` only. */
   onLogLine?: (line: string) => void;
 }
@@ -29,6 +31,8 @@ export interface WebhookProcess {
   /** e.g. https://127.0.0.1:40123 */
   url: string;
   port: number;
+  /** The plain-HTTP monitoring port's URL (/metrics), e.g. http://127.0.0.1:40124 */
+  monitoringUrl: string;
   pid: number;
   ca: CertificateAuthority;
   certPath: string;
@@ -65,6 +69,7 @@ export async function startWebhookProcess(options: WebhookProcessOptions = {}): 
   await writeFile(certPath, serving.cert);
   await writeFile(keyPath, serving.key, { mode: 0o600 });
   const port = await freePort();
+  const monitoringPort = await freePort();
 
   const lines: string[] = [];
   const child = spawn(
@@ -75,6 +80,7 @@ export async function startWebhookProcess(options: WebhookProcessOptions = {}): 
       'serve',
       '--host=127.0.0.1',
       `--port=${port}`,
+      `--monitoring-port=${monitoringPort}`,
       `--tls-cert=${certPath}`,
       `--tls-key=${keyPath}`,
       `--config=${options.configDir ?? SHIPPED_CONFIG_DIR}`,
@@ -83,7 +89,7 @@ export async function startWebhookProcess(options: WebhookProcessOptions = {}): 
     ],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, KUBECONFIG: options.kubeconfigPath ?? '/nonexistent' },
+      env: { ...process.env, ...options.env, KUBECONFIG: options.kubeconfigPath ?? '/nonexistent' },
     },
   );
   const collect = (chunk: Buffer) => {
@@ -116,6 +122,7 @@ export async function startWebhookProcess(options: WebhookProcessOptions = {}): 
   return {
     url,
     port,
+    monitoringUrl: `http://127.0.0.1:${monitoringPort}`,
     pid: child.pid ?? -1,
     ca,
     certPath,
@@ -150,5 +157,26 @@ export function getStatus(url: string, caPem: string): Promise<number> {
     req.on('error', () => resolve(0));
     req.on('timeout', () => req.destroy());
     req.end();
+  });
+}
+
+/** POSTs JSON over HTTPS, trusting `caPem`; resolves with the status and body whatever the status. */
+export function postJson(
+  url: string,
+  caPem: string,
+  payload: unknown,
+): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      url,
+      { method: 'POST', ca: caPem, headers: { 'content-type': 'application/json' } },
+      (res) => {
+        let body = '';
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
+    req.once('error', reject);
+    req.end(JSON.stringify(payload));
   });
 }
