@@ -20,6 +20,15 @@ if [ "$scope" = all ]; then
   command -v iptables-legacy-restore >/dev/null || packages+=(iptables)
   command -v ip >/dev/null || packages+=(iproute2)
   command -v gcc >/dev/null || packages+=(gcc libc6-dev)
+  # --- images and the local node (scripts/build-images.sh, docs/images.md) ---
+  command -v buildah >/dev/null || packages+=(buildah)
+  command -v debootstrap >/dev/null || packages+=(debootstrap)
+  command -v openssl >/dev/null || packages+=(openssl)
+  command -v containerd >/dev/null || packages+=(containerd)
+  command -v runc >/dev/null || packages+=(runc)
+  [ -x /usr/lib/cni/bridge ] || packages+=(containernetworking-plugins)
+  command -v conntrack >/dev/null || packages+=(conntrack)
+  # --- end of images and the local node ---
 fi
 
 if [ ${#packages[@]} -eq 0 ]; then
