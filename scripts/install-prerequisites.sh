@@ -29,6 +29,14 @@ if [ "$scope" = all ]; then
   [ -x /usr/lib/cni/bridge ] || packages+=(containernetworking-plugins)
   command -v conntrack >/dev/null || packages+=(conntrack)
   # --- end of images and the local node ---
+  # --- the node cluster (test/harness/node-cluster.ts, docs/real-node.md): runtime, CNI, kube-proxy's conntrack ---
+  command -v containerd >/dev/null && command -v ctr >/dev/null || packages+=(containerd)
+  command -v runc >/dev/null || packages+=(runc)
+  [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/portmap ] ||
+    packages+=(containernetworking-plugins)
+  command -v conntrack >/dev/null || packages+=(conntrack)
+  command -v nsenter >/dev/null && command -v setpriv >/dev/null || packages+=(util-linux)
+  # --- end of the node cluster ---
 fi
 
 if [ ${#packages[@]} -eq 0 ]; then
