@@ -98,6 +98,8 @@ state = ${toml(paths.containerdState)}
 [${cri}]
   sandbox_image = ${toml(pauseImage)}
   restrict_oom_score_adj = true
+  # The pods' network namespaces under the state dir, not /var/run/netns: stop() unmounts them with the rest.
+  netns_mounts_under_state_dir = true
 
 [${cri}.containerd]
   snapshotter = "overlayfs"
