@@ -197,6 +197,8 @@ work=''
 containers=()
 cleanup() {
   local status=$? container
+  # Best effort from here on: one failed step must not keep the rest from running.
+  set +e
   for container in "${containers[@]}"; do bah rm "$container" >/dev/null 2>&1 || true; done
   if [ -n "$work" ] && [ -d "$work" ]; then
     # debootstrap mounts /proc and /sys in its target; never delete through a mount.
@@ -331,11 +333,21 @@ build_distroless() {
 build_project() {
   local target=$1 name=$2
   log "Dockerfile --target $target (npm ci and tsc run inside; a few minutes)"
-  (cd "$repo" && run bah bud --isolation chroot --pull=never --layers --quiet --target "$target" -t "$name" \
-    -f Dockerfile . >"$work/bud-$target.log" 2>&1) || {
+  (cd "$repo" && run bah bud --isolation chroot --pull=never --layers --quiet "${build_trust[@]}" \
+    --target "$target" -t "$name" -f Dockerfile . >"$work/bud-$target.log" 2>&1) || {
     tail -n 40 "$work/bud-$target.log" >&2
     die "buildah bud --target $target failed"
   }
+}
+
+# The machine's CA bundle for the RUN steps' downloads (npm ci), where the network's TLS is re-signed by a local CA
+# as on this machine: bind-mounted read-only with an npmrc naming it, during the build only. No image keeps it.
+build_trust=()
+trust_machine_cas() {
+  local bundle=/etc/ssl/certs/ca-certificates.crt
+  [ -f "$bundle" ] || return 0
+  printf 'cafile=%s\n' "$bundle" >"$work/npmrc"
+  build_trust=(-v "$bundle:$bundle:ro" -v "$work/npmrc:/usr/local/etc/npmrc:ro")
 }
 
 # An image of test/images/DIR/Containerfile. Files named *.c there are compiled first (gcc -static) into the
@@ -424,6 +436,7 @@ main() {
   trap 'on_signal 130' INT
   trap 'on_signal 143' TERM
   work=$(mktemp -d "${TMPDIR:-/tmp}/mesh-images.XXXXXX")
+  trust_machine_cas
 
   ensure "$debian_image" build_debian
   ensure "$node_image" build_node

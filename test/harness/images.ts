@@ -10,9 +10,11 @@
  *                   (scripts/install-prerequisites.sh); concurrent calls, also from other processes, build once.
  *   imageKeys()     each image's cache key, without building (no root needed).
  *   IMAGES          the names, for pod specs and the sidecar values (manifests/profiles/standin/values.yaml).
+ *   buildah(args)   runs buildah on the script's own image storage (never the machine's default storage).
  */
 import { execa } from 'execa';
-import { isAbsolute } from 'node:path';
+import { homedir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
 import { repoPath } from './repo.js';
 
 export const BUILD_IMAGES_SCRIPT = 'scripts/build-images.sh';
@@ -71,4 +73,37 @@ export function parseTable(stdout: string): [string, string][] {
       }
       return fields as [string, string];
     });
+}
+
+/** The script's images folder; the two must agree (`||`, as the script's `:-`). */
+export function imagesCacheDir(): string {
+  const cacheRoot =
+    process.env.MESH_INJECTOR_CACHE ||
+    join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'mesh-injector');
+  return join(cacheRoot, 'images');
+}
+
+/** buildah on the images' storage, as build-images.sh runs it; resolves with its trimmed stdout. */
+export async function buildah(args: readonly string[]): Promise<string> {
+  const dir = imagesCacheDir();
+  const storage = ['--root', join(dir, 'storage'), '--runroot', join(dir, 'run'), '--storage-driver', 'vfs'];
+  const { stdout } = await execa('buildah', [...storage, ...args], { stdin: 'ignore' });
+  return stdout.trim();
+}
+
+/** A working container of an image, mounted: its root filesystem at `root` until remove(). */
+export interface MountedImage {
+  root: string;
+  remove(): Promise<void>;
+}
+
+export async function mountImage(name: string): Promise<MountedImage> {
+  const container = await buildah(['from', '--pull=never', '--quiet', name]);
+  try {
+    const root = await buildah(['mount', container]);
+    return { root, remove: async () => void (await buildah(['rm', container])) };
+  } catch (error) {
+    await buildah(['rm', container]);
+    throw error;
+  }
 }
