@@ -111,10 +111,19 @@ async function createPod(
     return { injected: isInjected(stored as Pod) };
   } catch (error) {
     if (error instanceof ApiException) {
-      const message = (JSON.parse(String(error.body)) as { message?: string }).message;
-      return { refusal: message ?? String(error.body) };
+      return { refusal: statusMessage(error.body) };
     }
     throw error;
+  }
+}
+
+/** The apiserver's message from a Status body, or the body as it came. */
+function statusMessage(body: unknown): string {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  try {
+    return (JSON.parse(text) as { message?: string }).message ?? text;
+  } catch {
+    return text;
   }
 }
 

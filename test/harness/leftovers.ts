@@ -9,13 +9,7 @@ import { execa } from 'execa';
 import { mountsUnder, pidsWithArgument } from './node-cluster.js';
 
 /** The places outside the cluster's directory where the node's parts write, by their fixed paths. */
-const SHARED_PLACES = [
-  '/var/run/netns',
-  '/var/log/pods',
-  '/var/log/containers',
-  '/var/lib/cni/results',
-  '/run/containerd/s',
-];
+const SHARED_PLACES = ['/var/log/pods', '/var/log/containers', '/var/lib/cni/results', '/run/containerd/s'];
 
 export interface ClusterTraces {
   dir: string;

@@ -221,6 +221,9 @@ export function kubeControllerManagerFlags(kubeconfig: string, pki: PkiFiles): F
     'leader-elect': 'false',
     'bind-address': '127.0.0.1',
     port: '0',
+    // Each controller with its own service account and RBAC role, as kubeadm runs it: the controller-manager's
+    // own role alone cannot, e.g., lift the node's not-ready taint.
+    'use-service-account-credentials': 'true',
     'service-account-private-key-file': pki.serviceAccountPrivateKey,
     'root-ca-file': pki.servingCa,
     'cluster-signing-cert-file': pki.clientCa,
