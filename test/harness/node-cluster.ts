@@ -441,7 +441,13 @@ async function removePods(paths: NodePaths, networkName: string | undefined): Pr
     await rm(path, { force: true });
   }
   await removePodLogs(podLogDirs, ids);
-  if (networkName) await removeMatching('/var/lib/cni/results', (name) => name.startsWith(`${networkName}-`));
+  // The CNI plugins' cached results: `NETWORK-SANDBOX-eth0` for the pod network, `cni-loopback-SANDBOX-lo` for lo.
+  await removeMatching(
+    '/var/lib/cni/results',
+    (name) =>
+      (networkName !== undefined && name.startsWith(`${networkName}-`)) ||
+      ids.some((id) => name.includes(id)),
+  );
 }
 
 async function removePodLogs(podLogDirs: Set<string>, containerIds: string[]): Promise<void> {
