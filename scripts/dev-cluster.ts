@@ -1,14 +1,35 @@
 /**
- * `npm start`: a local control plane with the webhook installed, where a newcomer sees a pod injected.
- * Builds kube-apiserver if it is not cached, starts etcd, kube-apiserver and the webhook, installs the
- * MutatingWebhookConfiguration from manifests/ pointed at the local webhook, creates a labelled namespace with a
- * demo pod, prints what was injected and a KUBECONFIG line, and stops everything on Ctrl-C or SIGTERM.
+ * `npm start`: a local cluster where a newcomer sees injected pods run.
+ *
+ * On Linux as root: a one-node cluster (test/harness/node-cluster.ts) with mesh-injector installed from the local
+ * images as a user installs it, the namespace `demo` labelled istio-injection=enabled with an echo server and a
+ * client; it prints what was injected, the pods with istio-init Completed, one request's path through both proxies
+ * and an `export KUBECONFIG=` line that works from this machine. Elsewhere (not root, not Linux) it says why and
+ * falls back to the control plane alone: etcd, kube-apiserver and the webhook as a local process, where pods are
+ * injected but never run. MESH_INJECTOR_START=control-plane chooses the fallback.
+ *
+ * Ctrl-C or SIGTERM stops everything. `npm start` runs this file with `exec` (package.json), so the signal npm
+ * forwards reaches this process rather than an intermediate shell that would die and leave it running.
  */
 import { execFileSync } from 'node:child_process';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
-import { findEtcd, findKubectl } from '../test/harness/binaries.js';
+import { ensureKubeApiserver, findEtcd, findKubectl } from '../test/harness/binaries.js';
 import { startControlPlane, type ControlPlane } from '../test/harness/control-plane.js';
+import {
+  ECHO_PORT,
+  INBOUND_LISTENER,
+  OUTBOUND_LISTENER,
+  STATS_PORT,
+  clientPod,
+  echoDeployment,
+  echoService,
+  sumCounter,
+} from '../test/harness/demo-workloads.js';
+import { DEMO_IMAGE, startLocalMesh } from '../test/harness/local-mesh.js';
+import { type Kubectl, must } from '../test/harness/mesh-install.js';
+import { type NodeCluster, nodeClusterRequirements } from '../test/harness/node-cluster.js';
 import { repoPath } from '../test/harness/repo.js';
+import { onTerminationSignal } from '../test/harness/termination.js';
 import { localWebhookConfiguration, toYamlDocument } from '../test/harness/webhook-configuration.js';
 import { startWebhookProcess, type WebhookProcess } from '../test/harness/webhook-process.js';
 
@@ -16,7 +37,156 @@ const DEMO_NAMESPACE = 'demo';
 
 const say = (line = '') => process.stdout.write(`${line}\n`);
 
+const startedAt = Date.now();
+
 async function main(): Promise<void> {
+  const unavailable = nodeUnavailable();
+  if (unavailable === undefined) return nodeDemo();
+  say(
+    `The local node cannot run here: ${unavailable}. Falling back to the control plane alone (pods are injected`,
+  );
+  say('but never run).');
+  return controlPlaneDemo();
+}
+
+/** Why the node cannot run here, or undefined when it can (the Kubernetes binaries are built if missing). */
+function nodeUnavailable(): string | undefined {
+  if (process.env.MESH_INJECTOR_START === 'control-plane') return 'MESH_INJECTOR_START=control-plane';
+  if (process.platform !== 'linux') return `it needs Linux, and this is ${process.platform}`;
+  if (process.getuid?.() !== 0) return 'it needs root (network namespaces, containerd, the kubelet)';
+  execFileSync('bash', [repoPath('scripts', 'install-prerequisites.sh'), 'all'], { stdio: 'inherit' });
+  ensureKubeApiserver({ build: true });
+  const missing = Object.entries(nodeClusterRequirements())
+    .filter(([, ok]) => !ok)
+    .map(([what]) => what);
+  return missing.length > 0 ? `missing ${missing.join(', ')}` : undefined;
+}
+
+async function nodeDemo(): Promise<void> {
+  let cluster: NodeCluster | undefined;
+  // Until the cluster takes over its own signals (startNodeCluster), a signal just ends the start.
+  const early = onTerminationSignal(async () => {});
+  try {
+    cluster = await startLocalMesh((line) => say(`[node] ${line}`));
+    early.cancel();
+    const kubectl: Kubectl = cluster.kubectl;
+    await must(kubectl, ['create', 'namespace', DEMO_NAMESPACE]);
+    await must(kubectl, ['label', 'namespace', DEMO_NAMESPACE, 'istio-injection=enabled']);
+    await waitForServiceAccount(kubectl);
+    for (const object of [
+      echoDeployment(DEMO_NAMESPACE, DEMO_IMAGE),
+      echoService(DEMO_NAMESPACE),
+      clientPod(DEMO_NAMESPACE, 'client', DEMO_IMAGE),
+    ])
+      await must(kubectl, ['apply', '-f', '-'], JSON.stringify(object));
+    await must(kubectl, ['-n', DEMO_NAMESPACE, 'rollout', 'status', 'deployment/echo', '--timeout=180s']);
+    await must(kubectl, [
+      '-n',
+      DEMO_NAMESPACE,
+      'wait',
+      '--for=condition=Ready',
+      'pod/client',
+      '--timeout=180s',
+    ]);
+
+    const client = JSON.parse(
+      await must(kubectl, ['-n', DEMO_NAMESPACE, 'get', 'pod', 'client', '-o', 'json']),
+    ) as V1Pod;
+    printInjected(client, 'client');
+    say();
+    say(await must(kubectl, ['-n', DEMO_NAMESPACE, 'get', 'pods', '-o', 'wide']));
+    const pods = JSON.parse(await must(kubectl, ['-n', DEMO_NAMESPACE, 'get', 'pods', '-o', 'json'])) as {
+      items: V1Pod[];
+    };
+    for (const pod of pods.items) {
+      const init = pod.status?.initContainerStatuses?.find((status) => status.name === 'istio-init');
+      const terminated = init?.state?.terminated;
+      say(
+        `  ${pod.metadata?.name}: ${pod.status?.phase}, istio-init ${terminated?.reason ?? 'not finished'} (exit ${terminated?.exitCode ?? '-'})`,
+      );
+    }
+    await printRequestPath(kubectl, pods.items);
+    say();
+    say(
+      `Ready in ${((Date.now() - startedAt) / 1000).toFixed(1)} s. The cluster stays up until Ctrl-C. In another terminal:`,
+    );
+    say(`export KUBECONFIG=${cluster.kubeconfigPath}`);
+    say(`  kubectl -n ${DEMO_NAMESPACE} get pods`);
+    say(`  kubectl -n ${DEMO_NAMESPACE} logs client -c istio-init`);
+    say(
+      `  kubectl -n ${DEMO_NAMESPACE} exec client -c client -- curl -s http://echo:${ECHO_PORT}/   # no cluster DNS: use the Service IP`,
+    );
+  } catch (error) {
+    early.cancel();
+    console.error(error instanceof Error ? error.message : error);
+    await cluster?.stop();
+    process.exit(1);
+  }
+}
+
+async function waitForServiceAccount(kubectl: Kubectl): Promise<void> {
+  for (let attempt = 0; attempt < 120; attempt++) {
+    if ((await kubectl(['-n', DEMO_NAMESPACE, 'get', 'serviceaccount', 'default'])).exitCode === 0) return;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  throw new Error(`namespace ${DEMO_NAMESPACE} never got its default ServiceAccount`);
+}
+
+/** One request from the client to the echo Service, and the counters of both proxies' listeners around it. */
+async function printRequestPath(kubectl: Kubectl, pods: V1Pod[]): Promise<void> {
+  const server = pods.find((pod) => pod.metadata?.labels?.app === 'echo');
+  const client = pods.find((pod) => pod.metadata?.name === 'client');
+  if (!server?.metadata?.name || !client) throw new Error('the demo pods are missing');
+  const serviceIp = (
+    await must(kubectl, ['-n', DEMO_NAMESPACE, 'get', 'service', 'echo', '-o', 'jsonpath={.spec.clusterIP}'])
+  ).trim();
+  const counter = async (pod: string, listener: string) =>
+    sumCounter(
+      await must(kubectl, [
+        'get',
+        '--raw',
+        `/api/v1/namespaces/${DEMO_NAMESPACE}/pods/${pod}:${STATS_PORT}/proxy/stats/prometheus`,
+      ]),
+      'envoy_listener_downstream_cx_total',
+      { envoy_listener_address: listener },
+    );
+  const before = [
+    await counter('client', OUTBOUND_LISTENER),
+    await counter(server.metadata.name, INBOUND_LISTENER),
+  ];
+  const url = `http://${serviceIp}:${ECHO_PORT}/`;
+  const answer = (
+    await must(kubectl, [
+      '-n',
+      DEMO_NAMESPACE,
+      'exec',
+      'client',
+      '-c',
+      'client',
+      '--',
+      'curl',
+      '-sS',
+      '--max-time',
+      '10',
+      url,
+    ])
+  ).trim();
+  const after = [
+    await counter('client', OUTBOUND_LISTENER),
+    await counter(server.metadata.name, INBOUND_LISTENER),
+  ];
+  say();
+  say(`one request, client (${client.status?.podIP}) -> curl ${url} (Service echo):`);
+  say(
+    `  client's istio-proxy, outbound listener ${OUTBOUND_LISTENER}: ${before[0]} -> ${after[0]} connections`,
+  );
+  say(
+    `  server's istio-proxy, inbound listener ${INBOUND_LISTENER}: ${before[1]} -> ${after[1]} connections`,
+  );
+  say(`  the echo server (${server.status?.podIP}) answered: ${answer}   (127.0.0.6: the inbound proxy)`);
+}
+
+async function controlPlaneDemo(): Promise<void> {
   ensurePrerequisites();
   const stack: { stop(): Promise<void> }[] = [];
   let stopping = false;
@@ -88,9 +258,9 @@ async function createDemoPod(controlPlane: ControlPlane): Promise<V1Pod> {
   throw new Error('the demo pod was never injected: is the webhook configuration in place?');
 }
 
-function printInjected(pod: V1Pod): void {
+function printInjected(pod: V1Pod, name = 'web'): void {
   say();
-  say(`pod ${DEMO_NAMESPACE}/web, as kube-apiserver stored it:`);
+  say(`pod ${DEMO_NAMESPACE}/${name}, as kube-apiserver stored it:`);
   for (const container of pod.spec?.initContainers ?? []) {
     say(`  init container ${container.name}: ${container.image}`);
     say(`    ${[...(container.command ?? []), ...(container.args ?? [])].map(shellWord).join(' ')}`);

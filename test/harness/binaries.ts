@@ -27,6 +27,14 @@ export function findKubeApiserver(): string | undefined {
   );
 }
 
+/** The node's binaries, built with kube-apiserver into the same cache folder (or KUBEBUILDER_ASSETS). */
+export type NodeBinaryName = 'kube-controller-manager' | 'kube-scheduler' | 'kubelet' | 'kube-proxy';
+
+export function findNodeBinary(name: NodeBinaryName): string | undefined {
+  const assets = process.env.KUBEBUILDER_ASSETS;
+  return executableOrUndefined(join(assets || dirname(kubeApiserverCachePath()), name));
+}
+
 export function findEtcd(): string | undefined {
   return findBinary('etcd', 'TEST_ASSET_ETCD', () => findOnPath('etcd'));
 }

@@ -4,8 +4,6 @@
  * envtest: there is no kubelet, scheduler or controller-manager, so objects are stored and admitted but pods never run
  * and no controller fills in defaults such as service accounts.
  */
-import type { ChildProcess } from 'node:child_process';
-import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -28,7 +26,8 @@ import {
   findKubeApiserver,
   findKubectl,
 } from './binaries.js';
-import { hasCommand, inCI } from './requirements.js';
+import { inCI } from './requirements.js';
+import { SupervisedProcess } from './supervised-process.js';
 
 export interface ControlPlaneOptions {
   /** Build kube-apiserver if it is missing (about 8 minutes). Defaults to true in CI and false elsewhere. */
@@ -68,9 +67,6 @@ export interface ControlPlane {
 const DEFAULT_READY_TIMEOUT_MS = 60_000;
 const READY_POLL_INTERVAL_MS = 100;
 const PROBE_TIMEOUT_MS = 2_000;
-const STOP_GRACE_MS = 5_000;
-const LOG_TAIL_LINES = 40;
-const OUTPUT_KEPT_CHARS = 64 * 1024;
 const SERVICE_CLUSTER_IP_RANGE = '10.0.0.0/24';
 const CONTEXT_NAME = 'mesh-injector-test';
 
@@ -341,93 +337,6 @@ async function freeLoopbackPorts(count: number): Promise<number[]> {
   const ports = servers.map((server) => (server.address() as AddressInfo).port);
   await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))));
   return ports;
-}
-
-/**
- * A child process whose output is kept (the last lines, for error messages) and which is killed when this process
- * exits. Children stay in our process group (detached: false), so a Ctrl-C in the terminal reaches them too.
- */
-class SupervisedProcess {
-  readonly pid: number;
-  readonly #child: ChildProcess;
-  #exitReason: string | undefined;
-  readonly #exited: Promise<void>;
-  #output = '';
-
-  private constructor(
-    readonly name: string,
-    child: ChildProcess,
-  ) {
-    this.#child = child;
-    this.pid = required(child.pid, `${name} has no pid`);
-    const keep = (chunk: Buffer): void => {
-      this.#output = (this.#output + chunk.toString()).slice(-OUTPUT_KEPT_CHARS);
-    };
-    child.stdout?.on('data', keep);
-    child.stderr?.on('data', keep);
-    this.#exited = new Promise((resolve) =>
-      child.once('exit', (code, signal) => {
-        this.#exitReason = signal ? `signal ${signal}` : `exit code ${code}`;
-        resolve();
-      }),
-    );
-    killOnExit(child);
-  }
-
-  static async start(name: string, binary: string, args: string[]): Promise<SupervisedProcess> {
-    const { command, commandArgs } = withParentDeathSignal(binary, args);
-    const child = spawn(command, commandArgs, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
-    try {
-      await once(child, 'spawn');
-    } catch (error) {
-      throw new Error(`cannot start ${name} (${binary}): ${(error as Error).message}`, { cause: error });
-    }
-    return new SupervisedProcess(name, child);
-  }
-
-  /** How the process ended, e.g. `exit code 1` or `signal SIGKILL`; undefined while it runs. */
-  get exitReason(): string | undefined {
-    return this.#exitReason;
-  }
-
-  describeLogTail(): string {
-    const lines = this.#output.trimEnd().split('\n').slice(-LOG_TAIL_LINES);
-    return `Last ${lines.length} lines of its output:\n${lines.join('\n')}`;
-  }
-
-  /** SIGTERM, then SIGKILL if it has not exited after a grace period; resolves once it has exited. */
-  async stop(): Promise<void> {
-    if (this.#exitReason !== undefined) return;
-    this.#child.kill('SIGTERM');
-    const killer = setTimeout(() => this.#child.kill('SIGKILL'), STOP_GRACE_MS);
-    await this.#exited;
-    clearTimeout(killer);
-  }
-}
-
-/**
- * setpriv makes the kernel SIGKILL the child when this process dies, even by SIGKILL, which no 'exit' handler sees.
- * It then execs the binary, so the pid stays the binary's.
- */
-function withParentDeathSignal(binary: string, args: string[]): { command: string; commandArgs: string[] } {
-  return hasCommand('setpriv')
-    ? { command: 'setpriv', commandArgs: ['--pdeathsig', 'KILL', '--', binary, ...args] }
-    : { command: binary, commandArgs: args };
-}
-
-const liveChildren = new Set<ChildProcess>();
-
-function killOnExit(child: ChildProcess): void {
-  if (liveChildren.size === 0) process.once('exit', killLiveChildren);
-  liveChildren.add(child);
-  child.once('exit', () => {
-    liveChildren.delete(child);
-    if (liveChildren.size === 0) process.off('exit', killLiveChildren);
-  });
-}
-
-function killLiveChildren(): void {
-  for (const child of liveChildren) child.kill('SIGKILL');
 }
 
 function required<T>(value: T | undefined, message: string): T {

@@ -12,6 +12,8 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   /** Resolve with a non-zero exit code instead of rejecting. */
   allowFailure?: boolean;
+  /** The working directory; this process's when not given. */
+  cwd?: string;
 }
 
 export function describeCommand(command: string, args: readonly string[]): string {
@@ -25,7 +27,11 @@ export function runCommand(
   options: RunOptions = {},
 ): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { env: options.env ?? process.env, stdio: 'pipe' });
+    const child = spawn(command, args, {
+      env: options.env ?? process.env,
+      stdio: 'pipe',
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));

@@ -33,18 +33,23 @@ export class Pod {
     private readonly track: (started: LabProcess) => void,
   ) {}
 
-  /** Runs a command to completion inside the pod. */
+  /**
+   * Runs a command to completion inside the pod. Like every process of the pod, it starts in the lab's folder,
+   * which any user can enter, whatever folder the tests run from (HAProxy, for one, returns to its starting folder
+   * and fails when it cannot).
+   */
   exec(
     command: string,
     args: readonly string[],
     options: RunOptions & Identity = {},
   ): Promise<CommandResult> {
-    return runCommand('ip', this.argv(command, args, options), options);
+    return runCommand('ip', this.argv(command, args, options), { cwd: this.tempDir, ...options });
   }
 
-  /** Starts a long-running process inside the pod; the lab kills it on destroy. */
+  /** Starts a long-running process inside the pod, in the lab's folder; the lab kills it on destroy. */
   spawn(command: string, args: readonly string[], identity: Identity = {}): LabProcess {
     const child = spawn('ip', this.argv(command, args, identity), {
+      cwd: this.tempDir,
       detached: true,
       stdio: 'pipe',
     });

@@ -10,7 +10,7 @@ import {
 import { PROXY_HEADER } from './http-report.js';
 import type { Identity, Pod } from './lab.js';
 import { originalDestinationProgram } from './original-destination.js';
-import { builtFile } from './paths.js';
+import { labProgram } from './paths.js';
 import type { LabProcess } from './process.js';
 
 /** The sidecar stand-in for the TCP apps: HAProxy for IPv4 and the lab's relay for IPv6, both as the proxy user. */
@@ -80,7 +80,7 @@ export async function startProxy(pod: Pod): Promise<Proxy> {
   const ipv6Relay = pod.spawn(
     'node',
     [
-      builtFile('test/lab/programs/ipv6-relay.js'),
+      labProgram('programs/ipv6-relay.js'),
       String(PORTS.outboundCapture),
       String(PORTS.inboundCapture),
       INBOUND_PASSTHROUGH_SOURCE_IPV6,

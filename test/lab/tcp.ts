@@ -1,12 +1,12 @@
 import { ask } from './client.js';
 import type { Identity, Pod } from './lab.js';
-import { builtFile } from './paths.js';
+import { labProgram } from './paths.js';
 import type { LabProcess } from './process.js';
 import type { ServerView } from './tcp-report.js';
 
 /** Starts a lab app server on the given ports, on all the pod's addresses, and waits until it listens. */
 export async function startTcpServer(pod: Pod, ports: readonly number[]): Promise<LabProcess> {
-  const server = pod.spawn('node', [builtFile('test/lab/programs/tcp-server.js'), ...ports.map(String)]);
+  const server = pod.spawn('node', [labProgram('programs/tcp-server.js'), ...ports.map(String)]);
   await server.waitForLine(/^listening/);
   return server;
 }
@@ -18,6 +18,6 @@ export async function connect(
   port: number,
   identity: Identity = {},
 ): Promise<ServerView> {
-  const client = builtFile('test/lab/programs/tcp-client.js');
+  const client = labProgram('programs/tcp-client.js');
   return JSON.parse(await ask(from, client, `${address} ${port}`, identity)) as ServerView;
 }

@@ -1,0 +1,80 @@
+/**
+ * What a node cluster leaves on the machine, for the tests that check stop() (and Ctrl-C, SIGTERM) removed it all:
+ * processes, mounts, network namespaces, the veth, its temporary directory, and the files the kubelet, containerd
+ * and the CNI plugins write outside it.
+ */
+import { existsSync } from 'node:fs';
+import { readFile, readdir } from 'node:fs/promises';
+import { execa } from 'execa';
+import { mountsUnder, pidsWithArgument } from './node-cluster.js';
+
+/** The places outside the cluster's directory where the node's parts write, by their fixed paths. */
+const SHARED_PLACES = ['/var/log/pods', '/var/log/containers', '/var/lib/cni/results', '/run/containerd/s'];
+
+export interface ClusterTraces {
+  dir: string;
+  netnsName: string;
+  hostVeth: string;
+}
+
+/** Everything of one cluster still present; empty when it is all gone. */
+export async function leftovers(traces: ClusterTraces, sharedBefore: Set<string>): Promise<string[]> {
+  const found: string[] = [];
+  for (const pid of await pidsWithArgument(traces.dir))
+    found.push(`process ${pid}: ${await commandLine(pid)}`);
+  for (const pid of await pidsWithArgument(traces.netnsName))
+    found.push(`process ${pid}: ${await commandLine(pid)}`);
+  for (const mountPoint of await mountsUnder(traces.dir)) found.push(`mount ${mountPoint}`);
+  const netns = await execa('ip', ['netns', 'list'], { reject: false });
+  if (netns.stdout.includes(traces.netnsName)) found.push(`network namespace ${traces.netnsName}`);
+  const veth = await execa('ip', ['link', 'show', traces.hostVeth], { reject: false });
+  if (veth.exitCode === 0) found.push(`veth ${traces.hostVeth}`);
+  if (existsSync(traces.dir)) found.push(`directory ${traces.dir}`);
+  for (const entry of await sharedEntries()) if (!sharedBefore.has(entry)) found.push(`new entry ${entry}`);
+  return found;
+}
+
+/** The entries of the shared places now; take it before start to compare with after stop. */
+export async function sharedEntries(): Promise<Set<string>> {
+  const entries = new Set<string>();
+  for (const place of SHARED_PLACES) {
+    for (const name of await readdir(place).catch(() => [] as string[])) entries.add(`${place}/${name}`);
+  }
+  return entries;
+}
+
+/** The processes started from any of `pids` (children, grandchildren...), read from /proc. */
+export async function descendants(pids: number[]): Promise<number[]> {
+  const parentOf = new Map<number, number>();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (Number.isInteger(ppid)) parentOf.set(Number(entry), ppid);
+  }
+  const found = new Set<number>();
+  let added = true;
+  while (added) {
+    added = false;
+    for (const [pid, ppid] of parentOf) {
+      if (!found.has(pid) && (pids.includes(ppid) || found.has(ppid))) {
+        found.add(pid);
+        added = true;
+      }
+    }
+  }
+  return [...found];
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function commandLine(pid: number): Promise<string> {
+  return (await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '')).replaceAll('\0', ' ').trim();
+}
