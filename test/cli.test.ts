@@ -526,7 +526,7 @@ describe.skipIf(missing.length > 0)('the mesh-injector CLI against a real kube-a
       const result = await cli(['inject', '-f', '-'], bad);
       expect(result.stdout).toBe('');
       expect(result.stderr).toMatch(
-        /^error: stdin: Deployment "bad" \(document 1\): invalid annotation traffic\.sidecar\.istio\.io\/includeInboundPorts: "8080;reboot" is not a port; fix: /,
+        /^error: stdin: Deployment "bad" \(document 1\): invalid annotation traffic\.sidecar\.istio\.io\/includeInboundPorts: "8080;reboot" is not a port; fix: /m,
       );
       expect(result.exitCode).toBe(1);
     });
