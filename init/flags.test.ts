@@ -437,3 +437,31 @@ describe('invalid input: every problem names the flag or variable, the value and
     );
   });
 });
+
+describe('the flag table', () => {
+  const named = Object.entries(FLAGS).filter(([, spec]) => spec.name !== undefined);
+
+  it('gives each input one long name, unique short forms and unique variables', () => {
+    const names = named.map(([, spec]) => spec.name);
+    expect(new Set(names).size).toBe(names.length);
+    const shorts = named.flatMap(([, spec]) => (spec.short === undefined ? [] : [spec.short]));
+    expect(new Set(shorts).size).toBe(shorts.length);
+    const variables = Object.values(FLAGS).flatMap((spec) => spec.env);
+    expect(new Set(variables).size).toBe(variables.length);
+  });
+
+  it.each(named.filter(([, spec]) => spec.default !== undefined))(
+    '%s: its default, given on the command line, parses to what the default gives',
+    (_field, spec) => {
+      const argv = [`--${spec.name}=${spec.default}`];
+      expect(settingsOf(argv)).toEqual(settingsOf([]));
+    },
+  );
+
+  it('sets each field from its own flag: a changed value changes that field only', () => {
+    const base = settingsOf([]);
+    const changed = settingsOf(['--inbound-tunnel-port=16008']);
+    expect(changed.capture.inboundTunnelPort).toBe(16008);
+    expect({ ...changed, capture: { ...changed.capture, inboundTunnelPort: 15008 } }).toEqual(base);
+  });
+});

@@ -533,6 +533,7 @@ describe.skipIf(missing.length > 0)('applying capture rules in network namespace
       expect(await ns.saveBoth(backend)).toEqual(applied);
     });
 
+    // Seven runs, dozens of iptables processes: more than the default 30 s on a loaded 2-core machine.
     it('every run logs the final iptables-save of each configured family, whatever its outcome', async () => {
       const { ns } = await namespaceWithEarlierRules('finalstate');
       const { logger, entries } = recordingLogger();
@@ -555,7 +556,7 @@ describe.skipIf(missing.length > 0)('applying capture rules in network namespace
       const from = entries.length;
       await applyCapture({ ipv4: DEFAULT.ipv4 }, ns.options(backend, { logger }));
       expect(finalStateFamilies(entries, from), 'IPv4 only').toEqual(['ipv4']);
-    });
+    }, 120_000);
 
     it('a failing last step (the routes) rolls the rules back, and the error says so', async () => {
       const { ns, before } = await namespaceWithEarlierRules('laststep');
