@@ -10,7 +10,9 @@
 import type { V1Container } from '@kubernetes/client-node';
 import { execa } from 'execa';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CONTAINER_NAMES,
@@ -34,6 +36,7 @@ const missing = missingRequirements(
     buildah: hasCommand('buildah'),
     debootstrap: hasCommand('debootstrap'),
     curl: hasCommand('curl'),
+    containerd: hasCommand('containerd') && hasCommand('ctr'),
   },
   'images',
 );
@@ -159,6 +162,49 @@ describe.skipIf(missing.length > 0)('the local images', () => {
       async () => {
         const again = await ensureImages();
         expect(again).toEqual(images);
+      },
+      10 * 60_000,
+    );
+  });
+
+  describe('imported into a containerd of its own, as the node imports them', () => {
+    let dir: string;
+    let containerd: ReturnType<typeof spawn> | undefined;
+
+    afterAll(async () => {
+      if (containerd && containerd.exitCode === null) {
+        const exited = new Promise((resolve) => containerd!.once('exit', resolve));
+        containerd.kill('SIGTERM');
+        await exited;
+      }
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    });
+
+    it(
+      'keeps every image under its name',
+      async () => {
+        dir = mkdtempSync(join(tmpdir(), 'mesh-images-containerd-'));
+        const socket = join(dir, 'containerd.sock');
+        writeFileSync(
+          join(dir, 'config.toml'),
+          [
+            'version = 2',
+            `root = "${join(dir, 'root')}"`,
+            `state = "${join(dir, 'state')}"`,
+            'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
+            '[grpc]',
+            `  address = "${socket}"`,
+          ].join('\n'),
+        );
+        containerd = spawn('containerd', ['--config', join(dir, 'config.toml')], { stdio: 'ignore' });
+        const ctr = (args: string[]) => execa('ctr', ['--address', socket, '-n', 'k8s.io', ...args]);
+        for (let attempt = 0; !existsSync(socket); attempt++) {
+          if (attempt > 600 || containerd.exitCode !== null) throw new Error('containerd did not start');
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        for (const { archive } of images) await ctr(['images', 'import', archive]);
+        const { stdout } = await ctr(['images', 'ls', '-q']);
+        expect(stdout.split('\n').sort()).toEqual(Object.values(IMAGES).sort());
       },
       10 * 60_000,
     );
