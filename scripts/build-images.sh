@@ -12,7 +12,9 @@
 #   Needs root, buildah, debootstrap and gcc (scripts/install-prerequisites.sh) and the network to reach
 #   deb.debian.org and the npm registry on a cold cache. One run at a time: a second run waits for the first.
 #   Images live in a buildah storage of the project's own, $MESH_INJECTOR_CACHE/images/storage (default
-#   ~/.cache/mesh-injector), never in the machine's default storage; archives in $MESH_INJECTOR_CACHE/images/archives.
+#   ~/.cache/mesh-injector), never in the machine's default storage; archives in $MESH_INJECTOR_CACHE/images/archives,
+#   named by cache key (the three newest of each image are kept). Use the archive, not the storage's tag: another
+#   checkout's build may have retagged the name in the storage since.
 #
 # Each image is reused while its cache key is unchanged. The key hashes everything the image is made from: its
 # recipe (the Containerfile, or the shell function that builds a base image), every file of its build context (for
@@ -369,42 +371,50 @@ build_containerfile() {
 
 slug() { printf '%s' "$1" | tr -c 'A-Za-z0-9._-' '_'; }
 
-# Whether the image in storage was built from these inputs (and, for exported ones, its archive too).
+# Whether the base image in storage was built from these inputs.
 fresh() {
   local name=$1 stamp
   stamp=$images_dir/keys/$(slug "$name")
   [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${keys[$name]}" ] && bah inspect --type image "$name" >/dev/null 2>&1
 }
 
-ensure() {
-  local name=$1
+# A base image (a FROM of the others): reused while the image in storage was built from these inputs.
+ensure_base() {
+  local name=$1 started=$SECONDS
   shift
   if fresh "$name"; then
     log "cached: $name"
     return
   fi
-  local started=$SECONDS
   rm -f "$images_dir/keys/$(slug "$name")"
   "$@"
   printf '%s\n' "${keys[$name]}" >"$images_dir/keys/$(slug "$name")"
   log "built: $name ($((SECONDS - started)) s)"
 }
 
-archive_path() { printf '%s/%s.tar' "$images_dir/archives" "$(slug "$1")"; }
+# The archive of an image, named by its key: checkouts with different sources (two worktrees, two branches) each
+# keep their own archives instead of rebuilding over each other's.
+archive_path() { printf '%s/%s-%s.tar' "$images_dir/archives" "$(slug "$1")" "${keys[$1]:0:16}"; }
 
-export_archive() {
-  local name=$1 archive stamp
+# An image a node runs: reused while the archive of these inputs exists; else built and exported.
+ensure_exported() {
+  local name=$1 started=$SECONDS archive
+  shift
   archive=$(archive_path "$name")
-  stamp=$archive.key
-  if [ -f "$archive" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "${keys[$name]}" ]; then return; fi
-  rm -f "$archive" "$stamp"
+  if [ -f "$archive" ]; then
+    log "cached: $name"
+    return
+  fi
+  "$@"
   run bah push --quiet "$name" "oci-archive:$archive.partial:$name" >/dev/null 2>"$work/push.log" || {
     cat "$work/push.log" >&2
     die "buildah push $name failed"
   }
   mv "$archive.partial" "$archive"
-  printf '%s\n' "${keys[$name]}" >"$stamp"
-  log "exported: $archive"
+  # The three newest archives of each image are kept.
+  find "$images_dir/archives" -maxdepth 1 -name "$(slug "$name")-*.tar" -printf '%T@ %p\n' | sort -rn |
+    tail -n +4 | cut -d' ' -f2- | while IFS= read -r old; do rm -f "$old"; done
+  log "built: $name ($((SECONDS - started)) s): $archive"
 }
 
 main() {
@@ -420,6 +430,11 @@ main() {
     return
   fi
   [ $# -eq 0 ] || die "unknown arguments: $*; usage: $0 [--keys | --context]"
+  if all_archived; then
+    log "cached: every image"
+    print_archives
+    return
+  fi
   [ "$(id -u)" -eq 0 ] || die "needs root (buildah's chroot builds, debootstrap); run: sudo $0"
   local command
   for command in buildah debootstrap gcc openssl npm; do
@@ -438,16 +453,31 @@ main() {
   work=$(mktemp -d "${TMPDIR:-/tmp}/mesh-images.XXXXXX")
   trust_machine_cas
 
-  ensure "$debian_image" build_debian
-  ensure "$node_image" build_node
-  ensure "$distroless_image" build_distroless
-  ensure "$webhook_image" build_project webhook "$webhook_image"
-  ensure "$init_image" build_project init "$init_image"
-  ensure "$proxy_image" build_containerfile standin-proxy "$proxy_image"
-  ensure "$demo_image" build_containerfile demo "$demo_image"
-  ensure "$pause_image" build_containerfile pause "$pause_image"
-  for name in "${exported[@]}"; do export_archive "$name"; done
+  all_archived || build_all
+  print_archives
+}
+
+# Whether every image's archive for these inputs exists. Archives appear complete (renamed into place), so this
+# needs neither the lock nor root.
+all_archived() {
+  local name
+  for name in "${exported[@]}"; do [ -f "$(archive_path "$name")" ] || return 1; done
+}
+
+print_archives() {
+  local name
   for name in "${exported[@]}"; do printf '%s\t%s\n' "$name" "$(archive_path "$name")"; done
+}
+
+build_all() {
+  ensure_base "$debian_image" build_debian
+  ensure_base "$node_image" build_node
+  ensure_base "$distroless_image" build_distroless
+  ensure_exported "$webhook_image" build_project webhook "$webhook_image"
+  ensure_exported "$init_image" build_project init "$init_image"
+  ensure_exported "$proxy_image" build_containerfile standin-proxy "$proxy_image"
+  ensure_exported "$demo_image" build_containerfile demo "$demo_image"
+  ensure_exported "$pause_image" build_containerfile pause "$pause_image"
 }
 
 # On one line: bash reads a script as it runs, so an edit during a build cannot change what runs next.

@@ -11,6 +11,7 @@
  *   imageKeys()     each image's cache key, without building (no root needed).
  *   IMAGES          the names, for pod specs and the sidecar values (manifests/profiles/standin/values.yaml).
  *   buildah(args)   runs buildah on the script's own image storage (never the machine's default storage).
+ *   mountImage(archive)  the root filesystem of an archive's image, for tests that run its programs.
  */
 import { execa } from 'execa';
 import { homedir } from 'node:os';
@@ -97,8 +98,16 @@ export interface MountedImage {
   remove(): Promise<void>;
 }
 
-export async function mountImage(name: string): Promise<MountedImage> {
-  const container = await buildah(['from', '--pull=never', '--quiet', name]);
+/**
+ * Mounts the image of an archive that ensureImages() returned. The storage's tag of the same name may hold another
+ * checkout's build by now, so the image is found by its ID (the archive's config digest), or else read from the
+ * archive itself.
+ */
+export async function mountImage(archive: string): Promise<MountedImage> {
+  const id = await archiveImageId(archive);
+  const container = await buildah(['from', '--pull=never', '--quiet', id]).catch(() =>
+    buildah(['from', '--quiet', `oci-archive:${archive}`]),
+  );
   try {
     const root = await buildah(['mount', container]);
     return { root, remove: async () => void (await buildah(['rm', container])) };
@@ -106,4 +115,17 @@ export async function mountImage(name: string): Promise<MountedImage> {
     await buildah(['rm', container]);
     throw error;
   }
+}
+
+/** The image ID (config digest, hex) of an OCI archive's one image. */
+async function archiveImageId(archive: string): Promise<string> {
+  const read = async (entry: string) =>
+    JSON.parse((await execa('tar', ['-xOf', archive, entry], { stdin: 'ignore' })).stdout) as unknown;
+  const index = (await read('index.json')) as { manifests: { digest: string }[] };
+  const manifestDigest = index.manifests[0]?.digest;
+  if (!manifestDigest) throw new Error(`${archive}: index.json names no manifest`);
+  const manifest = (await read(`blobs/${manifestDigest.replace(':', '/')}`)) as {
+    config: { digest: string };
+  };
+  return manifest.config.digest.replace(/^sha256:/, '');
 }
