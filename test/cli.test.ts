@@ -403,7 +403,8 @@ describe.skipIf(missing.length > 0)('the mesh-injector CLI against a real kube-a
     });
 
     it("reads the cluster's installed ConfigMap by default, as the webhook there would inject; --offline does not", async () => {
-      const namespace = 'mesh-injector';
+      // Its own namespace for the injector (--namespace), apart from what the check tests install.
+      const namespace = 'installed-injector';
       await core.createNamespace({ body: { metadata: { name: namespace } } });
       const files = Object.fromEntries(
         await Promise.all(
@@ -421,13 +422,13 @@ describe.skipIf(missing.length > 0)('the mesh-injector CLI against a real kube-a
         body: { metadata: { name: 'mesh-injector-config' }, data: files },
       });
       try {
-        const fromCluster = await cli(['inject', '-f', '-'], POD_MANIFEST);
+        const fromCluster = await cli(['inject', '--namespace', namespace, '-f', '-'], POD_MANIFEST);
         expect(fromCluster.exitCode, fromCluster.stderr).toBe(0);
         expect(fromCluster.stderr).toContain(
           `config: the cluster's, ConfigMap ${namespace}/mesh-injector-config`,
         );
         expect(fromCluster.stdout).toContain('registry.example.com/cluster/envoy:from-configmap');
-        const offline = await cli(['inject', '--offline', '-f', '-'], POD_MANIFEST);
+        const offline = await cli(['inject', '--namespace', namespace, '--offline', '-f', '-'], POD_MANIFEST);
         expect(offline.exitCode, offline.stderr).toBe(0);
         expect(offline.stderr).toMatch(/^config: the packaged .*\(--offline\)$/m);
         expect(offline.stdout).not.toContain('from-configmap');
@@ -521,7 +522,7 @@ describe.skipIf(missing.length > 0)('the mesh-injector CLI against a real kube-a
       const result = await cli(['inject', '-f', '-'], bad);
       expect(result.stdout).toBe('');
       expect(result.stderr).toMatch(
-        /^error: stdin: Deployment "bad" \(document 1\): invalid value "8080;reboot" for annotation traffic\.sidecar\.istio\.io\/includeInboundPorts: .*fix: /,
+        /^error: stdin: Deployment "bad" \(document 1\): invalid value "8080;reboot" for annotation traffic\.sidecar\.istio\.io\/includeInboundPorts: .*fix: /m,
       );
       expect(result.exitCode).toBe(1);
     });
