@@ -466,7 +466,9 @@ describe('evaluateChecks when the apiserver does not answer', () => {
 describe('formatReport', () => {
   it('prints a ✓ line per passing check and a summary', () => {
     const text = formatReport(evaluateChecks(healthy()));
-    expect(text).toContain('✓ the MutatingWebhookConfiguration mesh-injector exists [webhook-configuration]\n');
+    expect(text).toContain(
+      '✓ the MutatingWebhookConfiguration mesh-injector exists [webhook-configuration]\n',
+    );
     expect(text).not.toContain('✗');
     expect(text).not.toContain('hint:');
     expect(text.trimEnd().split('\n').at(-1)).toBe('Status check results are ✓');
