@@ -146,6 +146,8 @@ describe.skipIf(missing.length > 0)('the mesh-injector CLI against a real kube-a
     it('passes on a healthy installation and exits 0; the Service check is n/a for a url webhook', async () => {
       const { exitCode, report } = await check();
       expect(report.checks.map((c) => [c.id, c.status])).toEqual([
+        // The test apiserver is v1.20, older than the supported 1.21: a warning, which does not fail the run.
+        ['kubernetes-version', 'warn'],
         ['webhook-configuration', 'ok'],
         ['ca-bundle', 'ok'],
         ['serving-certificate', 'ok'],
@@ -195,17 +197,21 @@ describe.skipIf(missing.length > 0)('the mesh-injector CLI against a real kube-a
       expect((await check()).exitCode).toBe(0);
     });
 
-    it('fails when the serving certificate expires within 30 days, naming the expiry', async () => {
+    it("warns when the url webhook's certificate expires within 30 days, naming the expiry, with a hint for a url webhook", async () => {
       const notAfter = await serveCertificateValidFor(10);
       try {
         const { exitCode, report } = await check();
         const expiry = statusOf(report, 'certificate-expiry');
-        expect(expiry?.status).toBe('fail');
+        // Reached by url, as npm start registers it: not the installed Deployment, so a warning whose hint says
+        // where to renew, not "deploy/mesh-injector" (a Service webhook's expiry fails: cli/check-report.test.ts).
+        expect(expiry?.status).toBe('warn');
+        expect(expiry?.hint).toContain('reached by url');
+        expect(expiry?.hint).not.toContain('deploy/');
         expect(expiry?.details[0]).toContain(`expires at ${notAfter.toISOString().slice(0, 16)}`);
         expect(expiry?.details[0]).toMatch(/\(in (9|10) days\)$/);
         // The caBundle still verifies it: only the expiry fails.
         expect(statusOf(report, 'serving-certificate')?.status).toBe('ok');
-        expect(exitCode).toBe(1);
+        expect(exitCode).toBe(0);
       } finally {
         await serveCertificateValidFor(365);
       }
