@@ -6,7 +6,7 @@ const MARKS: Record<CheckStatus, string> = { ok: '✓', fail: '✗', warn: '‼'
 export function formatReport(report: CheckReport): string {
   const lines: string[] = ['mesh-injector check', '-------------------'];
   for (const check of report.checks) {
-    lines.push(`${MARKS[check.status]} ${check.description}`);
+    lines.push(`${MARKS[check.status]} ${check.description} [${check.id}]`);
     for (const detail of check.details) lines.push(`    ${detail}`);
     if ((check.status === 'fail' || check.status === 'warn') && check.hint)
       lines.push(`    hint: ${check.hint}`);

@@ -5,6 +5,7 @@ import { DEFAULT_VALUES } from '../webhook/values.js';
 import { formatReport } from './check-output.js';
 import {
   evaluateChecks,
+  kubernetesVersionCheck,
   type CheckReport,
   type ClusterSnapshot,
   type WebhookClient,
@@ -97,6 +98,7 @@ function healthy(overrides: Partial<ClusterSnapshot> = {}): ClusterSnapshot {
       webhookConfiguration: 'mesh-injector',
       secret: 'mesh-injector-tls',
     },
+    serverVersion: { major: '1', minor: '30', gitVersion: 'v1.30.4' },
     webhookConfiguration: { webhooks: webhooks() },
     servingCertificates: [
       {
@@ -136,6 +138,7 @@ describe('evaluateChecks on a healthy installation', () => {
   it('passes every check and the report is ok', () => {
     const report = evaluateChecks(healthy());
     expect(report.checks.map((c) => [c.id, c.status])).toEqual([
+      ['kubernetes-version', 'ok'],
       ['webhook-configuration', 'ok'],
       ['ca-bundle', 'ok'],
       ['serving-certificate', 'ok'],
@@ -276,6 +279,25 @@ describe('evaluateChecks on the webhook configuration and its certificate', () =
       /^the serving certificate from S expires at \d{4}-\d\d-\d\dT.*Z \(in (9|10) days\)$/,
     );
     expect(report.ok).toBe(false);
+  });
+
+  it('warns, with a hint that applies, when a webhook reached by url has a short-lived certificate (npm start)', async () => {
+    const day = (await issueServingCert(ca, { ipAddresses: ['127.0.0.1'], validityDays: 1 })).cert;
+    const report = evaluateChecks(
+      healthy({
+        webhookConfiguration: {
+          webhooks: webhooks({ service: undefined, url: 'https://127.0.0.1:9443/inject' }),
+        },
+        servingCertificates: [{ source: 'U', host: '127.0.0.1', webhooks: WEBHOOK_NAMES, pem: day }],
+        service: undefined,
+        now: new Date(),
+      }),
+    );
+    const result = check(report, 'certificate-expiry');
+    expect(result.status).toBe('warn');
+    expect(result.details[0]).toMatch(/\(in (2[0-3]|1\d|\d) hours\)$/);
+    expect(result.hint).toContain('reached by url');
+    expect(result.hint).not.toContain('deploy/');
   });
 
   it('passes at 31 days and fails once expired', async () => {
@@ -444,7 +466,9 @@ describe('evaluateChecks when the apiserver does not answer', () => {
 describe('formatReport', () => {
   it('prints a ✓ line per passing check and a summary', () => {
     const text = formatReport(evaluateChecks(healthy()));
-    expect(text).toContain('✓ the MutatingWebhookConfiguration mesh-injector exists\n');
+    expect(text).toContain(
+      '✓ the MutatingWebhookConfiguration mesh-injector exists [webhook-configuration]\n',
+    );
     expect(text).not.toContain('✗');
     expect(text).not.toContain('hint:');
     expect(text.trimEnd().split('\n').at(-1)).toBe('Status check results are ✓');
@@ -455,8 +479,30 @@ describe('formatReport', () => {
       evaluateChecks(healthy({ webhookConfiguration: undefined, servingCertificates: [] })),
     );
     expect(text).toContain(
-      '✗ the MutatingWebhookConfiguration mesh-injector exists\n    it does not exist\n    hint: install it: kubectl apply -k manifests/',
+      '✗ the MutatingWebhookConfiguration mesh-injector exists [webhook-configuration]\n    it does not exist\n    hint: install it: kubectl apply -k manifests/',
     );
     expect(text.trimEnd().split('\n').at(-1)).toBe('Status check results are ✗ (1 failed)');
+  });
+});
+
+describe('the Kubernetes version check', () => {
+  it('passes from 1.21 on, including managed minors such as "27+"', () => {
+    for (const [major, minor] of [
+      ['1', '21'],
+      ['1', '27+'],
+      ['2', '0'],
+    ]) {
+      expect(kubernetesVersionCheck({ major: major!, minor: minor!, gitVersion: 'v' }).status).toBe('ok');
+    }
+  });
+
+  it('warns on 1.20, naming the version and the label to add', () => {
+    const result = kubernetesVersionCheck({ major: '1', minor: '20', gitVersion: 'v1.20.2' });
+    expect(result).toMatchObject({
+      id: 'kubernetes-version',
+      status: 'warn',
+      details: ['the apiserver is v1.20.2'],
+    });
+    expect(result.hint).toContain('kubernetes.io/metadata.name');
   });
 });

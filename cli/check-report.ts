@@ -43,6 +43,8 @@ export interface ServingCertificate {
 export interface ClusterSnapshot {
   now: Date;
   names: CheckNames;
+  /** The apiserver's version; undefined when it was not asked. */
+  serverVersion?: { major: string; minor: string; gitVersion?: string };
   /** Set when the apiserver could not be asked at all; nothing else is then known. */
   apiError?: string;
   /** undefined: the MutatingWebhookConfiguration does not exist. */
@@ -106,9 +108,10 @@ export function evaluateChecks(snapshot: ClusterSnapshot): CheckReport {
       details: [snapshot.apiError],
       hint: 'check the kubeconfig (--kubeconfig or KUBECONFIG) and that the apiserver is reachable: kubectl version',
     });
-    skipRest('the Kubernetes API did not answer', ...ALL_CHECKS);
+    skipRest('the Kubernetes API did not answer', KUBERNETES_VERSION_CHECK, ...ALL_CHECKS);
     return report(checks, [], []);
   }
+  add(kubernetesVersionCheck(snapshot.serverVersion));
 
   const configuration = snapshot.webhookConfiguration;
   const webhooks = configuration?.webhooks ?? [];
@@ -145,6 +148,35 @@ export function evaluateChecks(snapshot: ClusterSnapshot): CheckReport {
   });
   add(restartCheck(snapshot, podsNeedingRestart));
   return report(checks, injectionNamespaces, podsNeedingRestart);
+}
+
+/** The Kubernetes versions mesh-injector supports: manifests/ needs 1.21 (kubernetes.io/metadata.name). */
+export const SUPPORTED_KUBERNETES = { major: 1, minor: 21 } as const;
+const KUBERNETES_VERSION_CHECK: [string, string] = [
+  'kubernetes-version',
+  `the Kubernetes version is supported (${SUPPORTED_KUBERNETES.major}.${SUPPORTED_KUBERNETES.minor} or newer)`,
+];
+
+export function kubernetesVersionCheck(version: ClusterSnapshot['serverVersion']): CheckResult {
+  const [id, description] = KUBERNETES_VERSION_CHECK;
+  if (!version)
+    return { id, description, status: 'skip', details: ['the apiserver did not say its version'] };
+  const major = Number.parseInt(version.major, 10);
+  // Managed clusters report minors such as "27+".
+  const minor = Number.parseInt(version.minor, 10);
+  const supported =
+    major > SUPPORTED_KUBERNETES.major ||
+    (major === SUPPORTED_KUBERNETES.major && minor >= SUPPORTED_KUBERNETES.minor);
+  return {
+    id,
+    description,
+    status: supported ? 'ok' : 'warn',
+    details: [`the apiserver is ${version.gitVersion ?? `${version.major}.${version.minor}`}`],
+    hint:
+      'before 1.21 namespaces do not carry the kubernetes.io/metadata.name label, which the webhook configuration ' +
+      'uses to never select kube-system or its own namespace: label those two namespaces with it ' +
+      '(kubectl label namespace kube-system kubernetes.io/metadata.name=kube-system), or upgrade the cluster',
+  };
 }
 
 const ALL_CHECKS: [string, string][] = [
@@ -249,10 +281,21 @@ function checkCertificates(
     ({ info }) => info.notAfter.getTime() - snapshot.now.getTime() <= MIN_CERTIFICATE_DAYS * DAY_MS,
   );
   const notYetValid = certificates.filter(({ info }) => info.notBefore > snapshot.now);
+  // A webhook reached by url is not the installed Deployment (npm start's local webhook, or one run elsewhere):
+  // its certificate is whoever serves it's to renew, and a short-lived one there is a choice, not a fault.
+  const byUrl = webhooks.every((webhook) => webhook.url !== undefined);
+  const expiryProblem = expiring.length + notYetValid.length > 0;
   add({
     id: 'certificate-expiry',
     description: `the serving certificate is valid for more than ${MIN_CERTIFICATE_DAYS} days`,
-    status: certificates.length === 0 ? 'skip' : expiring.length + notYetValid.length > 0 ? 'fail' : 'ok',
+    status:
+      certificates.length === 0
+        ? 'skip'
+        : expiryProblem
+          ? byUrl && notYetValid.length === 0 && expiring.every(({ info }) => info.notAfter > snapshot.now)
+            ? 'warn'
+            : 'fail'
+          : 'ok',
     details:
       certificates.length === 0
         ? ['no serving certificate could be read']
@@ -269,10 +312,12 @@ function checkCertificates(
               ? certificates.map(({ source, info }) => `${source}: ${expiry(info.notAfter, snapshot.now)}`)
               : []),
           ],
-    hint:
-      'the webhook renews its self-managed certificate when a third of its lifetime is left; if it has not, look for ' +
-      `"certificate reconcile failed" in its logs (kubectl -n ${names.namespace} logs deploy/${names.service}), or ` +
-      'renew it with cert-manager (cmctl renew) when cert-manager issues it',
+    hint: byUrl
+      ? 'the webhook is reached by url, so it is not the installed Deployment: renew the certificate where that ' +
+        'webhook is served (npm start issues a fresh one each time it starts), then update the caBundle'
+      : 'the webhook renews its self-managed certificate when a third of its lifetime is left; if it has not, look for ' +
+        `"certificate reconcile failed" in its logs (kubectl -n ${names.namespace} logs deploy/${names.service}), or ` +
+        'renew it with cert-manager (cmctl renew) when cert-manager issues it',
   });
 }
 
@@ -412,8 +457,11 @@ function splitPem(text: string): string[] {
 }
 
 function expiry(notAfter: Date, now: Date): string {
-  const days = Math.floor((notAfter.getTime() - now.getTime()) / DAY_MS);
+  const left = notAfter.getTime() - now.getTime();
+  const days = Math.floor(left / DAY_MS);
+  const hours = Math.floor(left / (60 * 60 * 1000));
+  const within = days >= 1 ? `${days} days` : hours >= 1 ? `${hours} hours` : 'less than an hour';
   return notAfter <= now
     ? `expired at ${notAfter.toISOString()}`
-    : `expires at ${notAfter.toISOString()} (in ${days} days)`;
+    : `expires at ${notAfter.toISOString()} (in ${within})`;
 }

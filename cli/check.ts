@@ -19,7 +19,8 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import { SECRET_KEYS } from '../webhook/certificate-plan.js';
-import { loadKubeConfig } from '../webhook/cluster.js';
+import { fetchServerVersion } from '../webhook/cluster.js';
+import { loadCliKubeConfig } from './kubeconfig.js';
 import {
   CONFIG_FILES,
   parseConfig,
@@ -41,17 +42,25 @@ import { packagedConfigDir } from './package-paths.js';
 
 export interface CheckOptions extends CheckNames {
   kubeconfig?: string;
+  context?: string;
   /** The injector's configuration to compare pods with; default: the ConfigMap, else the packaged one. */
   config?: string;
   configMap: string;
   output: 'text' | 'json';
   timeoutMs: number;
+  /** Retry until every check passes, up to this long. */
+  waitMs?: number;
 }
 
 /** Prints the report; returns the exit code (1 when a check failed). */
 export async function runCheck(options: CheckOptions, write: (text: string) => void): Promise<number> {
-  const snapshot = await gatherSnapshot(options);
-  const report = evaluateChecks(snapshot);
+  // --wait: check again every 2 s until nothing fails or the time is up, as linkerd check --wait does.
+  const deadline = Date.now() + (options.waitMs ?? 0);
+  let report = evaluateChecks(await gatherSnapshot(options));
+  while (!report.ok && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, Math.max(0, deadline - Date.now()))));
+    report = evaluateChecks(await gatherSnapshot(options));
+  }
   write(options.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
   return report.ok ? 0 : 1;
 }
@@ -74,15 +83,9 @@ export async function gatherSnapshot(options: CheckOptions): Promise<ClusterSnap
     injector,
   });
 
-  let kubeConfig: KubeConfig;
-  try {
-    kubeConfig = loadKubeConfig(options.kubeconfig);
-  } catch (error) {
-    return empty(
-      `cannot load the kubeconfig: ${(error as Error).message}`,
-      await injectorFrom(undefined, options),
-    );
-  }
+  const loaded = loadCliKubeConfig({ kubeconfig: options.kubeconfig, context: options.context });
+  if (!loaded.ok) return empty(loaded.reason, await injectorFrom(undefined, options));
+  const kubeConfig: KubeConfig = loaded.kubeConfig;
   const core = kubeConfig.makeApiClient(CoreV1Api);
   const apps = kubeConfig.makeApiClient(AppsV1Api);
   const admission = kubeConfig.makeApiClient(AdmissionregistrationV1Api);
@@ -93,6 +96,8 @@ export async function gatherSnapshot(options: CheckOptions): Promise<ClusterSnap
       name: ns.metadata?.name ?? '',
       labels: ns.metadata?.labels ?? {},
     }));
+    step = 'reading the apiserver version';
+    const serverVersion = await fetchServerVersion(kubeConfig);
     step = 'reading the injector configuration';
     const injector = await injectorFrom(core, options);
 
@@ -134,6 +139,7 @@ export async function gatherSnapshot(options: CheckOptions): Promise<ClusterSnap
     const snapshot: ClusterSnapshot = {
       now: new Date(),
       names,
+      serverVersion,
       ...(stored ? { webhookConfiguration: { webhooks } } : {}),
       servingCertificates,
       ...(service ? { service } : {}),

@@ -227,8 +227,18 @@ program
   .option('--config-map <name>', "the ConfigMap holding the injector's configuration", 'mesh-injector-config')
   .option('--config <dir>', 'compare pods with this config directory instead of the ConfigMap')
   .addOption(
-    // Not bound to KUBECONFIG: the client library reads it itself, including a colon-separated list of files.
+    // Not bound to KUBECONFIG: it is read as kubectl reads it, including a colon-separated list of files.
     new Option('--kubeconfig <file>', 'kubeconfig (default: KUBECONFIG, ~/.kube/config)'),
+  )
+  .option('--context <name>', 'kubeconfig context (default: the current one)')
+  .addOption(
+    new Option('--wait <duration>', 'retry until every check passes, up to this long (e.g. 30s, 5m)')
+      .default(0, '0s')
+      .argParser(duration),
+  )
+  .option(
+    '--pre',
+    'check before installing: Kubernetes version, your RBAC, no other injector on the same labels',
   )
   .addOption(
     new Option('--timeout <ms>', 'for the TLS handshake with a url webhook')
@@ -236,10 +246,14 @@ program
       .argParser(nonNegative),
   )
   .action(async (options: CheckCommandOptions) => {
+    if (options.pre) {
+      process.exitCode = await runPreCheck(options);
+      return;
+    }
     const { InjectorConfigError, runCheck } = await import('./check.js');
     try {
       process.exitCode = await runCheck(
-        { ...options, output: options.output, timeoutMs: options.timeout },
+        { ...options, output: options.output, timeoutMs: options.timeout, waitMs: options.wait },
         (text) => process.stdout.write(text),
       );
     } catch (error) {
@@ -249,7 +263,33 @@ program
     }
   });
 
+async function runPreCheck(options: CheckCommandOptions): Promise<number> {
+  const { loadCliKubeConfig } = await import('./kubeconfig.js');
+  const { evaluatePreChecks, gatherPreSnapshot } = await import('./check-pre.js');
+  const { apiErrorSummary } = await import('./installed-config.js');
+  const { formatReport } = await import('./check-output.js');
+  const loaded = loadCliKubeConfig(options);
+  if (!loaded.ok) {
+    process.stderr.write(`error: ${loaded.reason}\n`);
+    return 1;
+  }
+  let report;
+  try {
+    report = evaluatePreChecks(await gatherPreSnapshot(loaded.kubeConfig, options.namespace));
+  } catch (error) {
+    process.stderr.write(`error: the Kubernetes API did not answer: ${apiErrorSummary(error)}\n`);
+    return 1;
+  }
+  process.stdout.write(
+    options.output === 'json' ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report),
+  );
+  return report.ok ? 0 : 1;
+}
+
 interface CheckCommandOptions {
+  context?: string;
+  wait: number;
+  pre?: boolean;
   output: 'text' | 'json';
   namespace: string;
   service: string;
@@ -301,6 +341,15 @@ function imageReference(value: string): string {
     if (!(error instanceof ValueProblem)) throw error;
     throw new InvalidArgumentError(`${error.reason}; expected ${error.accepted}`);
   }
+}
+
+/** `30s`, `5m`, `1m30s`, `1h`, or milliseconds as a bare number. */
+function duration(value: string): number {
+  if (/^\d+$/.test(value)) return Number(value);
+  const match = /^(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$/.exec(value);
+  if (!match || value === '') throw new InvalidArgumentError('not a duration such as 30s, 5m or 1m30s');
+  const [, hours = '0', minutes = '0', seconds = '0'] = match;
+  return ((Number(hours) * 60 + Number(minutes)) * 60 + Number(seconds)) * 1000;
 }
 
 function nonNegative(value: string): number {

@@ -7,6 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { CLI_PATH } from './harness/webhook-process.js';
 import { repoPath } from './harness/repo.js';
 import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const VERSION = (JSON.parse(readFileSync(repoPath('package.json'), 'utf8')) as { version: string }).version;
 
@@ -59,5 +62,23 @@ describe('mesh-injector serve', () => {
     });
     expect(result.exitCode).not.toBe(0);
     expect(result.stderr).toContain('"Not An Image" is not an image reference');
+  });
+});
+
+describe('mesh-injector check without a kubeconfig', () => {
+  it('says there is none and how to give one, and fails', async () => {
+    const home = await mkdtemp(join(tmpdir(), 'mesh-injector-home-'));
+    try {
+      const result = await cli(['check', '-o', 'json'], { env: { KUBECONFIG: '', HOME: home } });
+      expect(result.exitCode).toBe(1);
+      const report = JSON.parse(result.stdout) as {
+        checks: { id: string; status: string; details: string[] }[];
+      };
+      expect(report.checks[0]).toMatchObject({ id: 'kubernetes-api', status: 'fail' });
+      expect(report.checks[0]!.details[0]).toMatch(/^no kubeconfig: .*--kubeconfig FILE or KUBECONFIG=FILE/);
+      expect(result.stdout).not.toContain('HTTP protocol is not allowed');
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
   });
 });

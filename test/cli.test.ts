@@ -146,6 +146,8 @@ describe.skipIf(missing.length > 0)('the mesh-injector CLI against a real kube-a
     it('passes on a healthy installation and exits 0; the Service check is n/a for a url webhook', async () => {
       const { exitCode, report } = await check();
       expect(report.checks.map((c) => [c.id, c.status])).toEqual([
+        // The test apiserver is v1.20, older than the supported 1.21: a warning, which does not fail the run.
+        ['kubernetes-version', 'warn'],
         ['webhook-configuration', 'ok'],
         ['ca-bundle', 'ok'],
         ['serving-certificate', 'ok'],
@@ -195,17 +197,21 @@ describe.skipIf(missing.length > 0)('the mesh-injector CLI against a real kube-a
       expect((await check()).exitCode).toBe(0);
     });
 
-    it('fails when the serving certificate expires within 30 days, naming the expiry', async () => {
+    it("warns when the url webhook's certificate expires within 30 days, naming the expiry, with a hint for a url webhook", async () => {
       const notAfter = await serveCertificateValidFor(10);
       try {
         const { exitCode, report } = await check();
         const expiry = statusOf(report, 'certificate-expiry');
-        expect(expiry?.status).toBe('fail');
+        // Reached by url, as npm start registers it: not the installed Deployment, so a warning whose hint says
+        // where to renew, not "deploy/mesh-injector" (a Service webhook's expiry fails: cli/check-report.test.ts).
+        expect(expiry?.status).toBe('warn');
+        expect(expiry?.hint).toContain('reached by url');
+        expect(expiry?.hint).not.toContain('deploy/');
         expect(expiry?.details[0]).toContain(`expires at ${notAfter.toISOString().slice(0, 16)}`);
         expect(expiry?.details[0]).toMatch(/\(in (9|10) days\)$/);
         // The caBundle still verifies it: only the expiry fails.
         expect(statusOf(report, 'serving-certificate')?.status).toBe('ok');
-        expect(exitCode).toBe(1);
+        expect(exitCode).toBe(0);
       } finally {
         await serveCertificateValidFor(365);
       }
@@ -408,11 +414,9 @@ describe.skipIf(missing.length > 0)('the mesh-injector CLI against a real kube-a
     });
 
     it("reads the cluster's installed ConfigMap by default, as the webhook there would inject; --offline does not", async () => {
-      const namespace = 'mesh-injector';
-      // The check tests above may have made the namespace already.
-      await core
-        .readNamespace({ name: namespace })
-        .catch(() => core.createNamespace({ body: { metadata: { name: namespace } } }));
+      // Its own namespace for the injector (--namespace), apart from what the check tests install.
+      const namespace = 'installed-injector';
+      await core.createNamespace({ body: { metadata: { name: namespace } } });
       const files = Object.fromEntries(
         await Promise.all(
           ['template.yaml', 'values.yaml', 'envoy.yaml'].map(
@@ -429,13 +433,13 @@ describe.skipIf(missing.length > 0)('the mesh-injector CLI against a real kube-a
         body: { metadata: { name: 'mesh-injector-config' }, data: files },
       });
       try {
-        const fromCluster = await cli(['inject', '-f', '-'], POD_MANIFEST);
+        const fromCluster = await cli(['inject', '--namespace', namespace, '-f', '-'], POD_MANIFEST);
         expect(fromCluster.exitCode, fromCluster.stderr).toBe(0);
         expect(fromCluster.stderr).toContain(
           `config: the cluster's, ConfigMap ${namespace}/mesh-injector-config`,
         );
         expect(fromCluster.stdout).toContain('registry.example.com/cluster/envoy:from-configmap');
-        const offline = await cli(['inject', '--offline', '-f', '-'], POD_MANIFEST);
+        const offline = await cli(['inject', '--namespace', namespace, '--offline', '-f', '-'], POD_MANIFEST);
         expect(offline.exitCode, offline.stderr).toBe(0);
         expect(offline.stderr).toMatch(/^config: the packaged .*\(--offline\)$/m);
         expect(offline.stdout).not.toContain('from-configmap');
