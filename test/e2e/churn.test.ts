@@ -61,7 +61,8 @@ describe.skipIf(target.skip !== undefined)(
         await create('graceful');
         await new Promise((resolve) => setTimeout(resolve, PACE_MS));
       }
-      await waitUntil(async () => (await readyReplicas()).length >= 1, 60_000, 'a replica is Ready');
+      // Both replicas again, so that the kill takes one of two and the other keeps serving.
+      await waitUntil(async () => (await readyReplicas()).length >= 2, 180_000, 'two replicas are Ready');
 
       // SIGKILL: the container's process dies at once; the rest of the creates follow.
       const [victim] = await readyReplicas();

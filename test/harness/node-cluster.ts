@@ -183,15 +183,28 @@ export async function startNodeCluster(options: NodeClusterOptions): Promise<Nod
     const containerd = await run('containerd', 'containerd', ['--config', paths.containerdConfig]);
     const ctr = (args: string[]) =>
       runCommand('ctr', ['--address', paths.containerdSocket, '-n', 'k8s.io', ...args]);
-    const imported = (async () => {
-      await waitFor(containerd, async () => (await ctr(['version'])).exitCode === 0, readyTimeoutMs);
-      for (const image of options.images) {
-        const result = await ctr(['images', 'import', image.archive]);
-        if (result.exitCode !== 0)
-          throw new Error(`ctr images import ${image.archive}: ${result.stderr.trim()}`);
-      }
-      progress(`containerd ready, ${options.images.length} images imported`);
-    })();
+    // The pause image first: the kubelet needs it for every pod. The rest are imported meanwhile, side by side,
+    // and are all in before start returns.
+    const importImage = async (image: NodeImage) => {
+      const result = await ctr(['images', 'import', image.archive]);
+      if (result.exitCode !== 0)
+        throw new Error(`ctr images import ${image.archive}: ${result.stderr.trim()}`);
+    };
+    const containerdReady = waitFor(
+      containerd,
+      async () => (await ctr(['version'])).exitCode === 0,
+      readyTimeoutMs,
+    );
+    const pauseImported = containerdReady.then(() =>
+      Promise.all(options.images.filter((image) => image.name === options.pauseImage).map(importImage)),
+    );
+    const allImported = pauseImported
+      .then(() =>
+        Promise.all(options.images.filter((image) => image.name !== options.pauseImage).map(importImage)),
+      )
+      .then(() => progress(`${options.images.length} images imported into containerd`));
+    // Handled here so that a failure surfaces where it is awaited, not as an unhandled rejection meanwhile.
+    allImported.catch(() => {});
 
     const apiserver = await run(
       'kube-apiserver',
@@ -223,7 +236,7 @@ export async function startNodeCluster(options: NodeClusterOptions): Promise<Nod
       binaries['kube-proxy'],
       toArgs(kubeProxyFlags(kubeconfig('kube-proxy'), addresses)),
     );
-    await imported;
+    await pauseImported;
     const kubelet = await run(
       'kubelet',
       binaries.kubelet,
@@ -238,6 +251,7 @@ export async function startNodeCluster(options: NodeClusterOptions): Promise<Nod
       );
     await waitFor(kubelet, () => nodeIsReady(kubectl), readyTimeoutMs, started);
     progress(`node ${NODE_NAME} Ready`);
+    await allImported;
 
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(paths.adminKubeconfig);
