@@ -151,7 +151,122 @@ function leftAlone(
   results.push({ kind: object.kind, name: object.name, outcome: 'skipped', reason });
 }
 
+/** Injects one object, then, with values.offlineGoFields, writes the fields Go's encoder adds to it. */
 function injectObject(
+  document: Document,
+  objectPath: Path,
+  object: unknown,
+  where: string,
+  context: InjectionContext,
+  report: Report,
+): number {
+  const changed = injectTemplate(document, objectPath, object, where, context, report);
+  if (!context.values.offlineGoFields || !isRecord(object) || typeof object.kind !== 'string') return changed;
+  const kind = POD_TEMPLATE_PATHS[object.kind];
+  if (!kind || !kind.groups.includes(apiGroup(object.apiVersion))) return changed;
+  const before = objectPath.length === 0 ? document.toJS() : valueAt(document.toJS(), objectPath);
+  if (!isRecord(before)) return changed;
+  const after = withGoFields(before, object.kind, kind.path);
+  if (deepEqual(before, after)) return changed;
+  reconcile(document, objectPath, before, after);
+  return changed || 1;
+}
+
+/**
+ * What Go's encoder writes for a workload's unset fields, as istioctl kube-inject's output has them: `status: {}`,
+ * `strategy: {}` (Deployment, DeploymentConfig) or `updateStrategy: {}` (DaemonSet, StatefulSet), the pod
+ * template's `metadata: {}`, and `resources: {}` on every container.
+ */
+function withGoFields(
+  object: Record<string, unknown>,
+  kind: string,
+  templatePath: Path,
+): Record<string, unknown> {
+  const copy = structuredClone(object);
+  copy.status ??= { ...GO_STATUS[kind] };
+  const spec = isRecord(copy.spec) ? copy.spec : undefined;
+  if (spec && (kind === 'Deployment' || kind === 'DeploymentConfig')) spec.strategy ??= {};
+  if (spec && kind === 'DeploymentConfig') {
+    if (isRecord(spec.strategy)) spec.strategy.resources ??= {};
+    spec.test ??= false;
+    if (spec.paused === false) delete spec.paused;
+    if (spec.minReadySeconds === 0) delete spec.minReadySeconds;
+  }
+  if (spec && (kind === 'DaemonSet' || kind === 'StatefulSet')) spec.updateStrategy ??= {};
+  const template = templatePath.length === 0 ? copy : valueAt(copy, templatePath);
+  if (isRecord(template)) {
+    template.metadata ??= {};
+    const podSpec = isRecord(template.spec) ? template.spec : undefined;
+    for (const list of ['initContainers', 'containers'] as const) {
+      const containers = podSpec?.[list];
+      if (!Array.isArray(containers)) continue;
+      for (const container of containers) if (isRecord(container)) goContainer(container);
+    }
+  }
+  return copy;
+}
+
+/** Status fields Go writes even when zero (no omitempty), by kind. */
+const GO_STATUS: Record<string, Record<string, number>> = {
+  DaemonSet: { currentNumberScheduled: 0, numberMisscheduled: 0, desiredNumberScheduled: 0, numberReady: 0 },
+  StatefulSet: { replicas: 0, availableReplicas: 0 },
+  DeploymentConfig: {
+    latestVersion: 0,
+    observedGeneration: 0,
+    replicas: 0,
+    updatedReplicas: 0,
+    availableReplicas: 0,
+    unavailableReplicas: 0,
+  },
+};
+
+const PROBE_INTEGERS = [
+  'initialDelaySeconds',
+  'timeoutSeconds',
+  'periodSeconds',
+  'successThreshold',
+  'failureThreshold',
+];
+
+/** `resources: {}` when unset, canonical quantities, and no zero probe integers (omitempty). */
+function goContainer(container: Record<string, unknown>): void {
+  container.resources ??= {};
+  if (isRecord(container.resources)) {
+    for (const kind of ['requests', 'limits']) {
+      const quantities = container.resources[kind];
+      if (!isRecord(quantities)) continue;
+      for (const [name, quantity] of Object.entries(quantities)) {
+        if (typeof quantity === 'string') quantities[name] = canonicalQuantity(quantity);
+      }
+    }
+  }
+  for (const probe of ['readinessProbe', 'livenessProbe', 'startupProbe']) {
+    const fields = container[probe];
+    if (!isRecord(fields)) continue;
+    for (const field of PROBE_INTEGERS) if (fields[field] === 0) delete fields[field];
+  }
+}
+
+const BINARY = ['Ki', 'Mi', 'Gi', 'Ti', 'Pi', 'Ei'];
+
+/** resource.Quantity's canonical form for the common cases: "1000m" is "1", "1024Mi" is "1Gi". */
+export function canonicalQuantity(quantity: string): string {
+  const milli = /^(\d+)m$/.exec(quantity);
+  if (milli && Number(milli[1]) % 1000 === 0) return String(Number(milli[1]) / 1000);
+  const binary = /^(\d+)(Ki|Mi|Gi|Ti|Pi)$/.exec(quantity);
+  if (binary) {
+    let value = Number(binary[1]);
+    let unit = BINARY.indexOf(binary[2]!);
+    while (value >= 1024 && value % 1024 === 0 && unit < BINARY.length - 1) {
+      value /= 1024;
+      unit++;
+    }
+    return `${value}${BINARY[unit]}`;
+  }
+  return quantity;
+}
+
+function injectTemplate(
   document: Document,
   objectPath: Path,
   object: unknown,
@@ -225,7 +340,17 @@ function injectObject(
     return 0;
   }
 
-  const result = injectPod(pod, namespace, context);
+  // A bare Pod's workload is its controller, as the webhook sees it (template-data.ts).
+  const workload =
+    object.kind === 'Pod'
+      ? undefined
+      : {
+          apiVersion: String(object.apiVersion ?? ''),
+          kind: object.kind,
+          name: metadata.name ?? '',
+          namespace,
+        };
+  const result = injectPod(pod, namespace, context, workload);
   if (result.outcome === 'denied') {
     const at = [...kind.path, 'metadata', 'annotations'].join('.');
     for (const problem of result.problems) {
@@ -250,7 +375,16 @@ function injectObject(
     record('skipped', reason);
     return 0;
   }
-  reconcile(document, [...templatePath, 'metadata'], templateMetadata, injectedMetadata);
+  if (object.kind === 'CronJob' && context.values.offlineGoFields) {
+    // As istioctl kube-inject writes it: the pod's labels and annotations on the Job template's metadata.
+    const jobPath = [...objectPath, 'spec', 'jobTemplate', 'metadata'];
+    const jobMetadata = valueAt(object, ['spec', 'jobTemplate', 'metadata']);
+    const { labels, annotations } = injectedMetadata;
+    const jobBefore = isRecord(jobMetadata) ? jobMetadata : undefined;
+    reconcile(document, jobPath, jobBefore, { ...jobBefore, labels, annotations });
+  } else {
+    reconcile(document, [...templatePath, 'metadata'], templateMetadata, injectedMetadata);
+  }
   reconcile(document, [...templatePath, 'spec'], spec, result.pod.spec);
   record('injected', decision.reason);
   return 1;

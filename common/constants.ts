@@ -119,6 +119,7 @@ export const ANNOTATIONS = {
   agentLogLevel: 'sidecar.istio.io/agentLogLevel',
   nativeSidecar: 'sidecar.istio.io/nativeSidecar',
   mergeMetrics: 'prometheus.istio.io/merge-metrics',
+  rewriteAppProbes: 'sidecar.istio.io/rewriteAppHTTPProbers',
   defaultContainer: 'kubectl.kubernetes.io/default-container',
   defaultLogsContainer: 'kubectl.kubernetes.io/default-logs-container',
   prometheusScrape: 'prometheus.io/scrape',

@@ -249,7 +249,7 @@ describe('injecting a pod', () => {
       });
       expect(proxy?.securityContext?.runAsUser).toBe(1337);
       expect(JSON.parse(pod.metadata?.annotations?.['proxy.istio.io/overrides'] ?? '{}')).toEqual({
-        containers: [{ name: 'istio-proxy', image: 'auto', resources: { limits: { memory: '256Mi' } } }],
+        containers: [{ name: 'istio-proxy', resources: { limits: { memory: '256Mi' } } }],
       });
       expect(await inject(pod)).toEqual(pod);
     });

@@ -4,11 +4,11 @@
  * leaves unchanged with the pod given, so neither is to be mutated afterwards.
  */
 import type { V1Container, V1Pod, V1Volume } from '@kubernetes/client-node';
-import { ANNOTATIONS, PORTS, PROXY_GID, PROXY_UID } from '../common/constants.js';
+import { ANNOTATIONS } from '../common/constants.js';
 import { ANNOTATION_TABLE } from './annotations.js';
+import { APP_PROBERS_ENV, rewriteAppProbes } from './app-probes.js';
 import { mergeContainer } from './container-merge.js';
 import { resolveNativeSidecars, type NativeSidecarDefault } from './native-sidecars.js';
-import { renderInitArgs } from './init-args.js';
 import {
   describeProblem,
   readPodSettings,
@@ -20,7 +20,8 @@ import { renderSidecar, type SidecarTemplate } from './sidecar-template.js';
 import type { ContainerOverride } from './syntax.js';
 import { formatStatus, parseStatus, templateVersion } from './status.js';
 import type { InjectorValues } from './values.js';
-import { canonicalLabels, workloadName } from './workload.js';
+import { buildTemplateData, type Workload } from './template-data.js';
+import { canonicalLabels } from './workload.js';
 
 /** Everything injection depends on besides the pod: the loaded configuration and what was learned of the cluster. */
 export interface InjectionContext {
@@ -42,7 +43,13 @@ export type InjectionResult =
 
 /** Written on first injection when the pod brings its own container with an injected name (Istio's format). */
 
-export function injectPod(original: V1Pod, namespace: string, context: InjectionContext): InjectionResult {
+/** `workload`: offline, the object whose pod template this is (the owner Istio's template names). */
+export function injectPod(
+  original: V1Pod,
+  namespace: string,
+  context: InjectionContext,
+  workload?: Workload,
+): InjectionResult {
   const annotations = original.metadata?.annotations ?? {};
   const read = readPodSettings(annotations, context.values);
   if (!read.ok) {
@@ -80,7 +87,15 @@ export function injectPod(original: V1Pod, namespace: string, context: Injection
     ...original,
     spec: { ...original.spec, initContainers: userInit, containers: userContainers, volumes: userVolumes },
   };
-  const sidecar = renderSidecar(context.template, templateData(stripped, namespace, settings, context));
+  const data = buildTemplateData({
+    pod: stripped,
+    namespace,
+    settings,
+    values: context.values,
+    proxyBootstrap: context.proxyBootstrap,
+    workload,
+  });
+  const sidecar = renderSidecar(context.template, data);
   const init = settings.interceptionMode === 'NONE' ? undefined : sidecar.init;
   const proxy = sidecar.proxy;
   if (settings.statusPort === 0) {
@@ -95,8 +110,20 @@ export function injectPod(original: V1Pod, namespace: string, context: Injection
     ? overridesByName(settings.containerOverrides ?? [])
     : collectOverrides(userInit, userContainers, injectedNames);
   const customized = (container: V1Container) => mergeContainer(container, overrides.get(container.name));
-  const appInit = userInit.filter((c) => !injectedNames.has(c.name));
-  const apps = userContainers.filter((c) => !injectedNames.has(c.name));
+  const userApps = userContainers.filter((c) => !injectedNames.has(c.name));
+  const userAppInit = userInit.filter((c) => !injectedNames.has(c.name));
+  // The app's own native sidecars (init containers with restartPolicy Always) are probed like containers.
+  const probed = [...userApps, ...userAppInit.filter((c) => c.restartPolicy === 'Always')];
+  const probes =
+    settings.rewriteAppProbes && settings.statusPort !== 0
+      ? rewriteAppProbes(probed, settings.statusPort)
+      : { containers: probed, probers: undefined };
+  const rewritten = new Map(probed.map((c, index) => [c, probes.containers[index]!]));
+  const apps = userApps.map((c) => rewritten.get(c) ?? c);
+  const appInit = userAppInit.map((c) => rewritten.get(c) ?? c);
+  if (probes.probers !== undefined) {
+    proxy.env = [...(proxy.env ?? []), { name: APP_PROBERS_ENV, value: probes.probers }];
+  }
   const { proxy: injectedProxy, init: injectedInit } = followProxyIdentity(
     customized(withInterceptionPrivileges(proxy, settings.interceptionMode)),
     init && customized(init),
@@ -136,55 +163,29 @@ export function injectPod(original: V1Pod, namespace: string, context: Injection
   setList(pod.spec, 'volumes', volumes, original.spec?.volumes);
   pod.metadata = {
     ...original.metadata,
-    labels: { ...original.metadata?.labels, ...canonicalLabels(stripped) },
-    annotations: injectedAnnotations(annotations, {
-      apps,
-      settings,
-      context,
-      status: formatStatus({
-        initContainers: native ? [...(init ? [init.name] : []), proxy.name] : init ? [init.name] : [],
-        containers: native ? [] : [proxy.name],
-        volumes: sidecar.volumes.map((v) => v.name),
-        imagePullSecrets: [],
-        revision: context.values.revision,
-        ...(context.values.templateVersionInStatus ? { version: templateVersion(context) } : {}),
-      }),
-      overrides: !previous && overrides.size > 0 ? formatOverrides(overrides, userInit) : undefined,
-    }),
+    labels: { ...original.metadata?.labels, ...sidecar.metadata.labels, ...canonicalLabels(stripped) },
+    annotations: injectedAnnotations(
+      { ...annotations, ...sidecar.metadata.annotations },
+      {
+        apps,
+        settings,
+        context,
+        status: formatStatus({
+          initContainers: native ? [...(init ? [init.name] : []), proxy.name] : init ? [init.name] : [],
+          containers: native ? [] : [proxy.name],
+          volumes: sidecar.volumes.map((v) => v.name),
+          imagePullSecrets: [],
+          revision: context.values.revision,
+          ...(context.values.templateVersionInStatus ? { version: templateVersion(context) } : {}),
+        }),
+        overrides:
+          !previous && overrides.size > 0
+            ? formatOverrides(overrides, userInit, native, proxy.name)
+            : undefined,
+      },
+    ),
   };
   return { outcome: 'injected', pod, warnings: read.warnings };
-}
-
-function templateData(pod: V1Pod, namespace: string, settings: PodSettings, context: InjectionContext) {
-  const { values } = context;
-  return {
-    pod: {
-      name: pod.metadata?.name ?? '',
-      namespace,
-      serviceAccountName: pod.spec?.serviceAccountName ?? 'default',
-      workloadName: workloadName(pod),
-    },
-    ports: PORTS,
-    init: {
-      image: settings.initImage,
-      args: renderInitArgs(settings),
-      resources: settings.resources,
-      imagePullPolicy: values.imagePullPolicy,
-    },
-    proxy: {
-      image: settings.proxyImage,
-      uid: PROXY_UID,
-      gid: PROXY_GID,
-      logLevel: settings.proxyLogLevel,
-      componentLogLevel: settings.proxyComponentLogLevel,
-      concurrency: String(values.proxy.concurrency),
-      resources: settings.resources,
-      statusPort: settings.statusPort,
-      readiness: settings.readiness,
-      imagePullPolicy: values.imagePullPolicy,
-      bootstrap: context.proxyBootstrap,
-    },
-  };
 }
 
 interface AnnotationInputs {
@@ -236,15 +237,64 @@ function overridesByName(overrides: readonly ContainerOverride[]): Overrides {
   return new Map(overrides.map((container) => [container.name, container as V1Container]));
 }
 
-function formatOverrides(overrides: Overrides, userInit: V1Container[]): string {
+/**
+ * Istio's format: Go's JSON of the containers (fields in struct order, `resources` always, `image: auto` left out),
+ * under the list the injected container lives in (a native proxy's under initContainers).
+ */
+function formatOverrides(
+  overrides: Overrides,
+  userInit: V1Container[],
+  native: boolean,
+  proxyName: string,
+): string {
   const initNames = new Set(userInit.map((c) => c.name));
+  const inInit = (c: V1Container) => initNames.has(c.name) || (native && c.name === proxyName);
   const all = [...overrides.values()];
-  const initContainers = all.filter((c) => initNames.has(c.name));
-  const containers = all.filter((c) => !initNames.has(c.name));
+  const initContainers = all.filter(inInit).map(goContainerJson);
+  const containers = all.filter((c) => !inInit(c)).map(goContainerJson);
   return JSON.stringify({
     ...(containers.length > 0 ? { containers } : {}),
     ...(initContainers.length > 0 ? { initContainers } : {}),
   });
+}
+
+/** k8s.io/api core/v1 Container's field order. */
+const CONTAINER_FIELDS = [
+  'name',
+  'image',
+  'command',
+  'args',
+  'workingDir',
+  'ports',
+  'envFrom',
+  'env',
+  'resources',
+  'resizePolicy',
+  'restartPolicy',
+  'volumeMounts',
+  'volumeDevices',
+  'livenessProbe',
+  'readinessProbe',
+  'startupProbe',
+  'lifecycle',
+  'terminationMessagePath',
+  'terminationMessagePolicy',
+  'imagePullPolicy',
+  'securityContext',
+  'stdin',
+  'stdinOnce',
+  'tty',
+];
+
+function goContainerJson(container: V1Container): Record<string, unknown> {
+  const fields: Record<string, unknown> = { ...container, resources: container.resources ?? {} };
+  if (fields.image === 'auto') delete fields.image;
+  const known = CONTAINER_FIELDS.filter((field) => fields[field] !== undefined).map((field) => [
+    field,
+    fields[field],
+  ]);
+  const rest = Object.entries(fields).filter(([field]) => !CONTAINER_FIELDS.includes(field));
+  return Object.fromEntries([...known, ...rest]);
 }
 
 function setList<K extends 'initContainers' | 'volumes'>(

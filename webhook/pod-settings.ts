@@ -53,6 +53,8 @@ export interface PodSettings {
   containerOverrides: ContainerOverride[] | undefined;
   holdApplicationUntilProxyStarts: boolean;
   mergeMetrics: boolean | undefined;
+  /** Whether to rewrite app probes (the annotation, else values.rewriteAppProbes). */
+  rewriteAppProbes: boolean;
 }
 
 export type SettingsResult =
@@ -60,7 +62,10 @@ export type SettingsResult =
   | { ok: false; problems: AnnotationProblem[]; warnings: string[] };
 
 /** The settings of a pod without annotations: the values, parsed. */
-type Defaults = Omit<PodSettings, 'nativeSidecar' | 'containerOverrides' | 'mergeMetrics'>;
+type Defaults = Omit<
+  PodSettings,
+  'nativeSidecar' | 'containerOverrides' | 'mergeMetrics' | 'rewriteAppProbes'
+>;
 
 const defaultsCache = new WeakMap<InjectorValues, Defaults>();
 
@@ -130,6 +135,7 @@ export function readPodSettings(
     holdApplicationUntilProxyStarts:
       a.proxyConfig?.holdApplicationUntilProxyStarts === true || d.holdApplicationUntilProxyStarts,
     mergeMetrics: a.mergeMetrics,
+    rewriteAppProbes: a.rewriteAppProbes ?? values.rewriteAppProbes,
   };
   return { ok: true, settings, warnings };
 }

@@ -7,6 +7,7 @@ import type { V1Container, V1Lifecycle, V1Volume } from '@kubernetes/client-node
 import { parse as parseYaml } from 'yaml';
 import { CONTAINER_NAMES } from '../common/constants.js';
 import { compileTemplate, TemplateError, type CompiledTemplate } from './template.js';
+import type { TemplateData } from './template-data.js';
 
 /**
  * The template as written: placeholders not yet substituted. It stays plain data (its hash is the sidecar's
@@ -27,7 +28,13 @@ function compiledTemplate(template: SidecarTemplate): CompiledTemplate {
   return render;
 }
 
-const TEMPLATE_KEYS = ['initContainers', 'containers', 'volumes', 'holdApplicationLifecycle'] as const;
+const TEMPLATE_KEYS = [
+  'metadata',
+  'initContainers',
+  'containers',
+  'volumes',
+  'holdApplicationLifecycle',
+] as const;
 type TemplateKey = (typeof TEMPLATE_KEYS)[number];
 
 export interface RenderedSidecar {
@@ -36,6 +43,8 @@ export interface RenderedSidecar {
   volumes: V1Volume[];
   /** The proxy's lifecycle when the app must wait for it (classic layout only). */
   holdApplicationLifecycle: V1Lifecycle | undefined;
+  /** Labels and annotations the template sets on the pod. */
+  metadata: { labels: Record<string, string>; annotations: Record<string, string> };
 }
 
 export function parseSidecarTemplate(text: string): SidecarTemplate {
@@ -55,11 +64,10 @@ export function parseSidecarTemplate(text: string): SidecarTemplate {
   return parsed as SidecarTemplate;
 }
 
-export function renderSidecar(
-  template: SidecarTemplate,
-  data: Readonly<Record<string, unknown>>,
-): RenderedSidecar {
-  const rendered = compiledTemplate(template)(data) as Partial<Record<TemplateKey, unknown>>;
+export function renderSidecar(template: SidecarTemplate, data: TemplateData): RenderedSidecar {
+  const rendered = compiledTemplate(template)(
+    data as unknown as Readonly<Record<string, unknown>>,
+  ) as Partial<Record<TemplateKey, unknown>>;
   const initContainers = containerList(rendered.initContainers, 'initContainers');
   const containers = containerList(rendered.containers, 'containers');
   const proxy = containers.find((container) => container.name === CONTAINER_NAMES.proxy);
@@ -90,6 +98,7 @@ export function renderSidecar(
     proxy,
     volumes: volumes as V1Volume[],
     holdApplicationLifecycle: lifecycle as V1Lifecycle | undefined,
+    metadata: podMetadata(rendered.metadata),
   };
 }
 
@@ -106,4 +115,28 @@ function containerList(value: unknown, key: string): V1Container[] {
     }
   }
   return value as V1Container[];
+}
+
+function podMetadata(value: unknown): RenderedSidecar['metadata'] {
+  if (value === undefined) return { labels: {}, annotations: {} };
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TemplateError('template.yaml: metadata must be a mapping with labels and annotations');
+  }
+  const { labels = {}, annotations = {}, ...rest } = value as Record<string, unknown>;
+  const unknown = Object.keys(rest);
+  if (unknown.length > 0)
+    throw new TemplateError(`template.yaml: metadata.${unknown[0]}: only labels and annotations`);
+  return { labels: stringMap(labels, 'labels'), annotations: stringMap(annotations, 'annotations') };
+}
+
+function stringMap(value: unknown, key: string): Record<string, string> {
+  if (
+    typeof value !== 'object' ||
+    value === null ||
+    Array.isArray(value) ||
+    !Object.values(value).every((item) => typeof item === 'string')
+  ) {
+    throw new TemplateError(`template.yaml: metadata.${key} must map names to strings`);
+  }
+  return value as Record<string, string>;
 }

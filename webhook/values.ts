@@ -59,6 +59,19 @@ export interface InjectorValues {
     excludeOutboundPorts: string;
   };
   prometheus: { enabled: boolean; port: number; path: string };
+  /**
+   * Istio's post-processing steps, off by default: rewrite the app containers' HTTP, TCP and gRPC probes and
+   * lifecycle hooks to the status port (`/app-health/…`, `/app-lifecycle/…`), with ISTIO_KUBE_APP_PROBERS on the
+   * proxy for pilot-agent, which serves them.
+   */
+  rewriteAppProbes: boolean;
+  /**
+   * Offline only: write what Go's encoder writes for unset fields (`status: {}`, `strategy: {}`, `resources: {}`,
+   * `metadata: {}`), as istioctl kube-inject does.
+   */
+  offlineGoFields: boolean;
+  /** Free-form data for the template (`{{ values.* }}`), e.g. Istio's chart values and mesh config. */
+  templateValues: Record<string, unknown>;
 }
 
 export const DEFAULT_VALUES: InjectorValues = {
@@ -91,6 +104,9 @@ export const DEFAULT_VALUES: InjectorValues = {
     excludeOutboundPorts: '',
   },
   prometheus: { enabled: true, port: PORTS.proxyStats, path: '/stats/prometheus' },
+  rewriteAppProbes: false,
+  offlineGoFields: false,
+  templateValues: {},
 };
 
 export class ValuesError extends Error {}
@@ -188,6 +204,9 @@ function validate(values: InjectorValues): void {
   syntax('traffic.includeOutboundPorts', parsePortList, values.traffic.includeOutboundPorts);
   syntax('traffic.excludeOutboundPorts', parsePortList, values.traffic.excludeOutboundPorts);
   check('prometheus.enabled', typeof values.prometheus.enabled === 'boolean', 'true or false');
+  check('rewriteAppProbes', typeof values.rewriteAppProbes === 'boolean', 'true or false');
+  check('offlineGoFields', typeof values.offlineGoFields === 'boolean', 'true or false');
+  check('templateValues', isPlainObject(values.templateValues), 'a mapping');
   syntax('prometheus.port', (value) => parsePort(value), String(values.prometheus.port));
   check(
     'prometheus.path',
@@ -222,9 +241,11 @@ function deepMerge(base: unknown, overlay: unknown, path: string): unknown {
   for (const [key, value] of Object.entries(overlay)) {
     if (!Object.hasOwn(base, key)) throw new ValuesError(`${path}.${key}: unknown setting`);
     const current = base[key];
-    // resources is a free-form mapping (requests/limits by resource name): replace it whole.
+    // resources (requests/limits by resource name) and templateValues are free-form: replace them whole.
     base[key] =
-      isPlainObject(current) && key !== 'resources' ? deepMerge(current, value, `${path}.${key}`) : value;
+      isPlainObject(current) && key !== 'resources' && key !== 'templateValues'
+        ? deepMerge(current, value, `${path}.${key}`)
+        : value;
   }
   return base;
 }

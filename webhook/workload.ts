@@ -25,6 +25,25 @@ export function workloadName(pod: V1Pod): string {
   return (pod.metadata?.generateName ?? '').replace(/-+$/, '');
 }
 
+/** The workload's type and name, as Istio's GetDeployMetaFromPod derives them (for ISTIO_META_OWNER). */
+export function workloadOf(pod: V1Pod): { apiVersion: string; kind: string; name: string } {
+  const labels = pod.metadata?.labels ?? {};
+  const controller = pod.metadata?.ownerReferences?.find((owner) => owner.controller === true);
+  const name = workloadName(pod);
+  if (!controller) return { apiVersion: 'v1', kind: 'Pod', name };
+  const hash = labels['pod-template-hash'];
+  if (controller.kind === 'ReplicaSet' && hash && controller.name.endsWith(`-${hash}`)) {
+    return { apiVersion: 'apps/v1', kind: 'Deployment', name };
+  }
+  if (controller.kind === 'ReplicationController' && labels.deploymentconfig) {
+    return { apiVersion: 'apps.openshift.io/v1', kind: 'DeploymentConfig', name };
+  }
+  if (controller.kind === 'Job' && CRONJOB_JOB_NAME.test(controller.name)) {
+    return { apiVersion: 'batch/v1', kind: 'CronJob', name };
+  }
+  return { apiVersion: controller.apiVersion, kind: controller.kind, name };
+}
+
 export function canonicalLabels(pod: V1Pod): Record<string, string> {
   const labels = pod.metadata?.labels ?? {};
   const name =

@@ -1,0 +1,85 @@
+/**
+ * The shipped istiod profile (manifests/profiles/istiod): it loads, renders Istio's sidecar for a typical pod, and
+ * keeps working in the classic layout. Parity with Istio's own goldens is measured by
+ * ../shared/checks/istio-injection-goldens.sh (docs/istiod-profile.md).
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { typicalPod } from '../test/fixtures/pods.js';
+import { loadConfig, type InjectorConfig } from './config.js';
+import { injectPod } from './inject.js';
+import { TEMPLATE_DATA_PATHS } from './template-data.js';
+
+const PROFILE_DIR = fileURLToPath(new URL('../manifests/profiles/istiod', import.meta.url));
+const SHIPPED_TEMPLATE = fileURLToPath(new URL('../manifests/config/template.yaml', import.meta.url));
+
+describe('the istiod profile', () => {
+  let config: InjectorConfig;
+  beforeAll(async () => {
+    config = await loadConfig(PROFILE_DIR);
+  });
+
+  function inject(pod: V1Pod, nativeSidecars = true): V1Pod {
+    const result = injectPod(pod, 'shop', { ...config, nativeSidecars });
+    if (result.outcome !== 'injected') throw new Error(result.message);
+    return result.pod;
+  }
+  const proxyOf = (pod: V1Pod) =>
+    [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])].find(
+      (c) => c.name === 'istio-proxy',
+    );
+  const env = (container: V1Container | undefined, name: string) =>
+    container?.env?.find((e) => e.name === name)?.value;
+
+  it("runs pilot-agent with Istio's environment, and istio-init with Istio's istio-iptables arguments", () => {
+    const pod = inject(typicalPod());
+    const proxy = proxyOf(pod);
+    expect(proxy?.args?.slice(0, 2)).toEqual(['proxy', 'sidecar']);
+    expect(proxy?.restartPolicy).toBe('Always');
+    expect(env(proxy, 'CA_ADDR')).toBe('istiod.istio-system.svc:15012');
+    expect(env(proxy, 'ISTIO_META_APP_CONTAINERS')).toBe('web');
+    expect(env(proxy, 'ISTIO_META_POD_PORTS')).toBe('[\n    {"name":"http","containerPort":8080}\n]');
+    expect(env(proxy, 'ISTIO_META_OWNER')).toBe('kubernetes://apis/v1/namespaces/shop/pods/web');
+    expect(pod.spec?.initContainers?.[0]?.args?.slice(0, 3)).toEqual(['istio-iptables', '-p', '15001']);
+    expect(pod.metadata?.annotations?.['prometheus.io/port']).toBe('15020');
+    expect(JSON.parse(pod.metadata?.annotations?.['sidecar.istio.io/status'] ?? '{}')).not.toHaveProperty(
+      'version',
+    );
+  });
+
+  it('rewrites the app probes to 15020 and tells pilot-agent the originals', () => {
+    const pod = inject(typicalPod());
+    expect(pod.spec?.containers[0]?.readinessProbe?.httpGet).toEqual({
+      path: '/app-health/web/readyz',
+      port: 15020,
+    });
+    expect(env(proxyOf(pod), 'ISTIO_KUBE_APP_PROBERS')).toBe(
+      '{"/app-health/web/readyz":{"httpGet":{"path":"/ready","port":8080}}}',
+    );
+    const optOut = inject(typicalPod({ annotations: { 'sidecar.istio.io/rewriteAppHTTPProbers': 'false' } }));
+    expect(optOut.spec?.containers[0]?.readinessProbe?.httpGet).toEqual({ path: '/ready', port: 8080 });
+  });
+
+  it('renders the classic layout too, the proxy last among containers', () => {
+    const pod = inject(typicalPod(), false);
+    expect(pod.spec?.containers.map((c) => c.name)).toEqual(['web', 'istio-proxy']);
+    expect(pod.spec?.initContainers?.map((c) => c.name)).toEqual(['istio-init']);
+  });
+
+  it('documents in each shipped template only data that TemplateData has', () => {
+    for (const file of [SHIPPED_TEMPLATE, `${PROFILE_DIR}/template.yaml`]) {
+      const body = readFileSync(file, 'utf8').replace(/^\s*#.*$/gm, '');
+      const used = [...body.matchAll(/\{\{\s*(?:\.\.\.)?([\w.]+)\s*\}\}/g)].map((m) => m[1]!);
+      const known = (path: string) =>
+        TEMPLATE_DATA_PATHS.includes(path) ||
+        path.startsWith('values.') ||
+        TEMPLATE_DATA_PATHS.some((leaf) => leaf.startsWith(`${path}.`));
+      expect(
+        used.filter((path) => !known(path)),
+        file,
+      ).toEqual([]);
+    }
+  });
+});
