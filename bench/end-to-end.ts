@@ -26,7 +26,7 @@ const INJECTED_NAMESPACE = 'bench-injected';
 const PLAIN_NAMESPACE = 'bench-plain';
 const WARMUP_CREATES = 20;
 const WEBHOOK_METRIC = 'apiserver_admission_webhook_admission_duration_seconds';
-/** The webhook's own time per review, as its /metrics report it (Istio's name). */
+/** The webhook's own time per request, arrival to answer sent, as its /metrics report it (Istio's name and meaning). */
 const INJECTION_METRIC = 'sidecar_injection_time_seconds';
 const OBSERVER_LINES_MS = 500;
 const SERVER_OBSERVER = fileURLToPath(new URL('./server-observer.js', import.meta.url));
@@ -137,7 +137,7 @@ export async function benchEndToEnd(report: Report, creates: number): Promise<vo
     );
     const own = histogramDelta(ownAfter, ownBefore);
     const ownMeanMs = own.count > 0 ? (own.sum / own.count) * 1000 : Number.NaN;
-    report.figure(SECTION, `webhook's own ${INJECTION_METRIC}: reviews`, own.count, 'reviews');
+    report.figure(SECTION, `webhook's own ${INJECTION_METRIC}: requests`, own.count, 'requests');
     report.figure(SECTION, `webhook's own ${INJECTION_METRIC}: mean`, ownMeanMs, 'ms');
     const apiserverMeanMs =
       webhookRows.reduce((total, row) => total + row.meanMs * row.calls, 0) /
@@ -207,7 +207,7 @@ export async function benchEndToEnd(report: Report, creates: number): Promise<vo
           formatNumber(row.meanMs),
         ]),
         [
-          `webhook's own review time, ${INJECTION_METRIC} (${own.count} reviews)`,
+          `webhook's own time per request, ${INJECTION_METRIC} (${own.count} requests)`,
           '',
           '',
           formatNumber(ownMeanMs),

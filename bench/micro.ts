@@ -7,7 +7,7 @@
 import type { V1Pod } from '@kubernetes/client-node';
 import jsonPatch from 'fast-json-patch';
 import { Bench } from 'tinybench';
-import { admissionResponseBytes, type AdmissionRequest, type AdmissionReview } from '../webhook/admission.js';
+import { admissionResponseJson, type AdmissionRequest, type AdmissionReview } from '../webhook/admission.js';
 import { loadConfig } from '../webhook/config.js';
 import { decideInjection } from '../webhook/decision.js';
 import { injectPod, type InjectionContext } from '../webhook/inject.js';
@@ -25,7 +25,7 @@ const OPERATIONS = [
   'rendering (injectPod)',
   'patch (injectionPatch, the hot path)',
   'patch (fast-json-patch compare, before)',
-  'answer bytes (admissionResponseBytes)',
+  'answer text (admissionResponseJson)',
   'whole review (reviewRequest)',
 ] as const;
 type Operation = (typeof OPERATIONS)[number];
@@ -78,7 +78,7 @@ function tasksFor(kind: PodKind, context: InjectionContext): Record<Operation, (
     'rendering (injectPod)': () => injectPod(pod, namespace, context),
     'patch (injectionPatch, the hot path)': () => injectionPatch(pod, injected.pod),
     'patch (fast-json-patch compare, before)': () => jsonPatch.compare(pod, injected.pod),
-    'answer bytes (admissionResponseBytes)': () => admissionResponseBytes(review, { allowed: true, patch }),
+    'answer text (admissionResponseJson)': () => admissionResponseJson(review, { allowed: true, patch }),
     'whole review (reviewRequest)': () => reviewRequest(request, context),
   };
 }

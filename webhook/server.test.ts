@@ -184,6 +184,18 @@ describe('health, readiness and metrics', () => {
       expect(text).toContain(name);
     }
   });
+
+  it('times every /inject request from arrival to answer, a malformed one too, and nothing else', async () => {
+    const { app, metrics } = await start();
+    const count = () =>
+      metrics.duration.get().then((m) => m.values.find((v) => v.metricName?.endsWith('_count'))?.value);
+    await post(app, admissionReview(typicalPod()));
+    await post(app, '{"kind":"AdmissionReview"}');
+    await app.inject('/healthz');
+    expect(await count()).toBe(2);
+    const sum = (await metrics.duration.get()).values.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
+    expect(sum).toBeGreaterThan(0);
+  });
 });
 
 describe('the review log', () => {

@@ -6,7 +6,7 @@ import Fastify, { LogController, type FastifyError, type FastifyReply, type Fast
 import type { Logger } from 'pino';
 import { INJECT_PATH } from '../common/constants.js';
 import {
-  admissionResponseBytes,
+  admissionResponseJson,
   parseAdmissionReview,
   type AdmissionReview,
   type Verdict,
@@ -107,6 +107,13 @@ export function buildServer({ state, metrics, logger, tls, requestTimeoutMs = 10
     done();
   });
 
+  // sidecar_injection_time_seconds times the whole request, from its arrival to the answer sent (body read and
+  // parsed, review, answer written), as Istio's serveInject does: that is the webhook's share of the apiserver's call.
+  app.addHook('onResponse', (request, reply, done) => {
+    if (request.url.startsWith(INJECT_PATH)) metrics.duration.observe(reply.elapsedTime / 1000);
+    done();
+  });
+
   const inject = (request: FastifyRequest, reply: FastifyReply) =>
     handleInject(request, reply, state, metrics);
   app.post(INJECT_PATH, inject);
@@ -150,9 +157,7 @@ function handleInject(
   }
 
   const outcome = reviewRequest(review.request, { ...config, nativeSidecars: state.nativeSidecars(config) });
-  const seconds = elapsedSeconds();
-  metrics.duration.observe(seconds);
-  const durationMs = Math.round(seconds * 1e6) / 1e3;
+  const durationMs = Math.round(elapsedSeconds() * 1e6) / 1e3;
   const log = request.log;
 
   switch (outcome.outcome) {
@@ -197,9 +202,9 @@ function handleInject(
   }
 }
 
-/** The answer as JSON bytes: admissionResponseBytes writes the patch into it without serialising it twice. */
+/** The answer as JSON text: admissionResponseJson writes the patch into it without serialising it twice. */
 function sendReview(reply: FastifyReply, review: AdmissionReview, verdict: Verdict) {
-  return reply.type('application/json; charset=utf-8').send(admissionResponseBytes(review, verdict));
+  return reply.type('application/json; charset=utf-8').send(admissionResponseJson(review, verdict));
 }
 
 function reasonPhrase(statusCode: number): string {
