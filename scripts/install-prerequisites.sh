@@ -26,23 +26,16 @@ if [ "$scope" = all ]; then
   command -v iptables-legacy-restore >/dev/null || packages+=(iptables)
   command -v ip >/dev/null || packages+=(iproute2)
   command -v gcc >/dev/null || packages+=(gcc libc6-dev)
-  # --- images and the local node (scripts/build-images.sh, docs/images.md) ---
+  # The images (scripts/build-images.sh) and the local node (test/harness/node-cluster.ts).
   command -v buildah >/dev/null || packages+=(buildah)
   command -v debootstrap >/dev/null || packages+=(debootstrap)
   command -v openssl >/dev/null || packages+=(openssl)
-  command -v containerd >/dev/null || packages+=(containerd)
-  command -v runc >/dev/null || packages+=(runc)
-  [ -x /usr/lib/cni/bridge ] || packages+=(containernetworking-plugins)
-  command -v conntrack >/dev/null || packages+=(conntrack)
-  # --- end of images and the local node ---
-  # --- the node cluster (test/harness/node-cluster.ts, docs/real-node.md): runtime, CNI, kube-proxy's conntrack ---
   command -v containerd >/dev/null && command -v ctr >/dev/null || packages+=(containerd)
   command -v runc >/dev/null || packages+=(runc)
   [ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/host-local ] && [ -x /usr/lib/cni/portmap ] ||
     packages+=(containernetworking-plugins)
   command -v conntrack >/dev/null || packages+=(conntrack)
   command -v nsenter >/dev/null && command -v setpriv >/dev/null || packages+=(util-linux)
-  # --- end of the node cluster ---
 fi
 
 if [ ${#packages[@]} -eq 0 ]; then
