@@ -197,7 +197,7 @@ describe.skipIf(missing.length > 0)('injection through a real kube-apiserver', (
     expect(result.exitCode).not.toBe(0);
     const line = webhook.logs().find((l) => l.includes('denied-logged') && l.includes('injection denied'));
     expect(line && JSON.parse(line)).toMatchObject({
-      level: 40,
+      level: 'warn',
       namespace: 'injected',
       pod: 'denied-logged',
       annotations: ['sidecar.istio.io/proxyCPU'],
