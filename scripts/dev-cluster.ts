@@ -21,6 +21,7 @@ import {
   OUTBOUND_LISTENER,
   STATS_PORT,
   clientPod,
+  curlArgs,
   echoDeployment,
   echoService,
   sumCounter,
@@ -155,22 +156,7 @@ async function printRequestPath(kubectl: Kubectl, pods: V1Pod[]): Promise<void> 
     await counter(server.metadata.name, INBOUND_LISTENER),
   ];
   const url = `http://${serviceIp}:${ECHO_PORT}/`;
-  const answer = (
-    await must(kubectl, [
-      '-n',
-      DEMO_NAMESPACE,
-      'exec',
-      'client',
-      '-c',
-      'client',
-      '--',
-      'curl',
-      '-sS',
-      '--max-time',
-      '10',
-      url,
-    ])
-  ).trim();
+  const answer = (await must(kubectl, curlArgs(DEMO_NAMESPACE, 'client', url))).trim();
   const after = [
     await counter('client', OUTBOUND_LISTENER),
     await counter(server.metadata.name, INBOUND_LISTENER),

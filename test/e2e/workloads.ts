@@ -1,5 +1,5 @@
 /** The pods the suite runs, and how it reads what their proxies and servers saw. */
-import { type Pod, STATS_PORT, sumCounter } from '../harness/demo-workloads.js';
+import { curlArgs, type Pod, STATS_PORT, sumCounter } from '../harness/demo-workloads.js';
 import { getJson, must } from './target.js';
 
 export * from '../harness/demo-workloads.js';
@@ -18,20 +18,7 @@ export async function podsWithLabel(namespace: string, selector: string): Promis
 
 /** `curl` from the pod's `client` container; returns what the server answered, e.g. `peer=127.0.0.6`. */
 export async function curlFrom(namespace: string, pod: string, url: string): Promise<string> {
-  const answer = await must([
-    '-n',
-    namespace,
-    'exec',
-    pod,
-    '-c',
-    'client',
-    '--',
-    'curl',
-    '-sS',
-    '--max-time',
-    '10',
-    url,
-  ]);
+  const answer = await must(curlArgs(namespace, pod, url));
   return answer.trim();
 }
 

@@ -137,3 +137,8 @@ export function sumCounter(text: string, metric: string, labels: Record<string, 
   }
   return total;
 }
+
+/** kubectl's arguments for one `curl` from the pod's `client` container to `url`. */
+export function curlArgs(namespace: string, pod: string, url: string): string[] {
+  return ['-n', namespace, 'exec', pod, '-c', 'client', '--', 'curl', '-sS', '--max-time', '10', url];
+}
