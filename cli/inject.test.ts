@@ -147,23 +147,49 @@ describe('mesh-injector inject', () => {
     expect(lines[0]).toMatch(/^config: the packaged .* \(--offline\)$/);
   });
 
-  it("takes Istio's --injectConfigFile, --valuesFile and --meshConfigFile in place of the configuration's files", async () => {
-    const values = join(dir, 'values.yaml');
+  it("reads istioctl's --valuesFile, --meshConfigFile and --injectConfigFile in Istio's formats, with the istiod profile", async () => {
+    // What `kubectl get cm istio-sidecar-injector -o jsonpath='{.data.values}'` (and `{.data.config}`, and the
+    // istio ConfigMap's `{.data.mesh}`) print.
+    const values = join(dir, 'values.json');
+    const mesh = join(dir, 'mesh.yaml');
+    const injectConfig = join(dir, 'config.yaml');
+    await writeFile(values, JSON.stringify({ global: { hub: 'mirror.example.com/istio', tag: '1.27.0' } }));
+    await writeFile(mesh, 'defaultConfig:\n  proxyMetadata:\n    ISTIO_META_DNS_CAPTURE: "true"\n');
     await writeFile(
-      values,
-      'images: { proxy: mirror.example.com/envoy:2, init: mirror.example.com/init:2 }\n',
+      injectConfig,
+      'policy: enabled\ninjectedAnnotations:\n  example.com/injected: "yes"\ntemplates:\n  sidecar: "{{ .Values }}"\n',
     );
     const { exitCode, stdout, lines } = await run({
+      config: undefined,
       valuesFile: values,
-      injectConfigFile: join(SHIPPED_CONFIG_DIR, 'template.yaml'),
-      meshConfigFile: join(SHIPPED_CONFIG_DIR, 'envoy.yaml'),
+      meshConfigFile: mesh,
+      injectConfigFile: injectConfig,
     });
     expect(exitCode).toBe(0);
-    expect(lines[0]).toContain(
-      `with --injectConfigFile ${join(SHIPPED_CONFIG_DIR, 'template.yaml')}, --valuesFile ${values}`,
+    expect(lines[0]).toMatch(
+      /^config: profile istiod \(.*\), with --injectConfigFile .*config\.yaml, --valuesFile .*values\.json, --meshConfigFile .*mesh\.yaml$/,
     );
-    expect(containers(stdout).find((c) => c.name === 'istio-proxy')?.image).toBe(
-      'mirror.example.com/envoy:2',
+    const pod = parse(stdout) as {
+      metadata: { annotations: Record<string, string> };
+      spec: { initContainers: { name: string; image: string; env?: { name: string; value: string }[] }[] };
+    };
+    const proxy = pod.spec.initContainers.find((c) => c.name === 'istio-proxy');
+    expect(proxy?.image).toBe('mirror.example.com/istio/proxyv2:1.27.0');
+    expect(proxy?.env?.at(-1)).toEqual({ name: 'ISTIO_META_DNS_CAPTURE', value: 'true' });
+    expect(pod.metadata.annotations['example.com/injected']).toBe('yes');
+  });
+
+  it("names the key of Istio's values it cannot take, and refuses Istio's flags with a configuration without Istio's inputs", async () => {
+    const values = join(dir, 'bad-values.json');
+    await writeFile(values, JSON.stringify({ global: { proxy: { statusPortt: 15020 } } }));
+    const unknown = await run({ config: undefined, valuesFile: values });
+    expect(unknown.exitCode).toBe(1);
+    expect(unknown.stderr).toContain(`--valuesFile ${values}: global.proxy.statusPortt: unknown key`);
+
+    const mismatch = await run({ valuesFile: values });
+    expect(mismatch.exitCode).toBe(1);
+    expect(mismatch.stderr).toContain(
+      "--valuesFile take Istio's formats, which only a configuration with Istio's inputs reads",
     );
   });
 

@@ -7,7 +7,15 @@
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseAllDocuments, parseDocument } from 'yaml';
-import { CONFIG_FILES, parseConfig, readConfigFiles, type ConfigFiles } from '../webhook/config.js';
+import {
+  CONFIG_FILES,
+  hasIstioInputs,
+  NO_ISTIO_INPUTS,
+  parseConfig,
+  readConfigFiles,
+  type ConfigFiles,
+} from '../webhook/config.js';
+import type { IstioSourceNames, IstioTexts } from '../webhook/istio-inputs.js';
 import { withImageOverrides, type ImageOverrides } from '../webhook/image-overrides.js';
 import { injectManifests, type Diagnostic } from './inject-manifests.js';
 import type { InstalledConfig } from './installed-config.js';
@@ -22,7 +30,10 @@ export interface InjectOptions {
   config?: string;
   /** A configuration shipped in the package: manifests/profiles/NAME. */
   profile?: string;
-  /** Istio's names for the single files, each replacing that file of the configuration. */
+  /**
+   * Istio's own inputs in istioctl's formats (the `istio-sidecar-injector` ConfigMap's `config` and `values`, the
+   * `istio` ConfigMap's `mesh`), each replacing that input of the configuration (the istiod profile by default).
+   */
   injectConfigFile?: string;
   valuesFile?: string;
   meshConfigFile?: string;
@@ -122,6 +133,7 @@ export function formatDiagnostic(diagnostic: Diagnostic, source: string): string
 }
 
 async function resolveConfig(options: InjectOptions, io: InjectIo): Promise<ResolvedConfig> {
+  const istioFlags = ISTIO_FLAGS.filter(({ option }) => options[option] !== undefined);
   let base: ResolvedConfig;
   if (options.config !== undefined) {
     base = {
@@ -129,9 +141,11 @@ async function resolveConfig(options: InjectOptions, io: InjectIo): Promise<Reso
       images: {},
       source: `${options.config} (--config)`,
     };
-  } else if (options.profile !== undefined) {
-    const dir = profileDir(options.profile);
-    base = { files: await readConfigFiles(dir), images: {}, source: `profile ${options.profile} (${dir})` };
+  } else if (options.profile !== undefined || istioFlags.length > 0) {
+    // Istio's files describe Istio's injection: without a configuration named, they go with the istiod profile.
+    const name = options.profile ?? ISTIOD_PROFILE;
+    const dir = profileDir(name);
+    base = { files: await readConfigFiles(dir), images: {}, source: `profile ${name} (${dir})` };
   } else if (options.offline) {
     base = await packaged('--offline');
   } else {
@@ -142,26 +156,39 @@ async function resolveConfig(options: InjectOptions, io: InjectIo): Promise<Reso
       base = await packaged(`no installed configuration: ${(error as Error).message}`);
     }
   }
-  const replaced: string[] = [];
-  const replace = async (file: string | undefined, flag: string) => {
-    if (file === undefined) return undefined;
-    replaced.push(`${flag} ${file}`);
-    return readFile(file, 'utf8');
+  if (istioFlags.length === 0) return base;
+  if (!hasIstioInputs(base.files.istio ?? NO_ISTIO_INPUTS)) {
+    throw new Error(
+      `${istioFlags.map(({ flag }) => flag).join(', ')} take Istio's formats, which only a configuration with ` +
+        `Istio's inputs reads (${base.source} has none; use --profile ${ISTIOD_PROFILE})`,
+    );
+  }
+  const istio: IstioTexts = { ...(base.files.istio ?? NO_ISTIO_INPUTS) };
+  const sources: IstioSourceNames = {
+    values: CONFIG_FILES.istioValues,
+    injectConfig: CONFIG_FILES.istioConfig,
+    mesh: CONFIG_FILES.istioMesh,
   };
-  const templateText = await replace(options.injectConfigFile, '--injectConfigFile');
-  const valuesText = await replace(options.valuesFile, '--valuesFile');
-  const proxyBootstrap = await replace(options.meshConfigFile, '--meshConfigFile');
+  for (const { option, flag, input } of istioFlags) {
+    const file = options[option]!;
+    istio[input] = await readFile(file, 'utf8');
+    sources[input] = `${flag} ${file}`;
+  }
   return {
-    files: {
-      templateText: templateText ?? base.files.templateText,
-      valuesText: valuesText ?? base.files.valuesText,
-      proxyBootstrap: proxyBootstrap ?? base.files.proxyBootstrap,
-    },
-    // A values file of one's own names its own images.
-    images: valuesText === undefined ? base.images : {},
-    source: replaced.length === 0 ? base.source : `${base.source}, with ${replaced.join(', ')}`,
+    files: { ...base.files, istio, istioSources: sources },
+    images: base.images,
+    source: `${base.source}, with ${istioFlags.map(({ option, flag }) => `${flag} ${options[option]}`).join(', ')}`,
   };
 }
+
+const ISTIOD_PROFILE = 'istiod';
+
+/** istioctl kube-inject's flags for Istio's own inputs, each replacing that input of the configuration. */
+const ISTIO_FLAGS = [
+  { option: 'injectConfigFile', flag: '--injectConfigFile', input: 'injectConfig' },
+  { option: 'valuesFile', flag: '--valuesFile', input: 'values' },
+  { option: 'meshConfigFile', flag: '--meshConfigFile', input: 'mesh' },
+] as const;
 
 async function packaged(why: string): Promise<ResolvedConfig> {
   const dir = packagedConfigDir();
@@ -269,9 +296,14 @@ function joinStreams(texts: string[]): string {
   return joined;
 }
 
-/** --revision replaces values.revision; the values' own validation then checks it. */
+/** --revision replaces the revision: Istio's `revision` value with Istio's inputs, else values.revision. */
 function withRevision(files: ConfigFiles, revision: string | undefined): ConfigFiles {
   if (revision === undefined) return files;
+  if (files.istio?.values !== null && files.istio?.values !== undefined) {
+    const values = parseDocument(files.istio.values);
+    values.set('revision', revision);
+    return { ...files, istio: { ...files.istio, values: values.toString() } };
+  }
   const values = parseDocument(files.valuesText ?? '{}');
   values.set('revision', revision);
   return { ...files, valuesText: values.toString() };

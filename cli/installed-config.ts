@@ -43,6 +43,11 @@ export async function readInstalledConfig(
     templateText,
     valuesText: data[CONFIG_FILES.values] ?? null,
     proxyBootstrap: data[CONFIG_FILES.proxyBootstrap] ?? null,
+    istio: {
+      values: data[CONFIG_FILES.istioValues] ?? null,
+      injectConfig: data[CONFIG_FILES.istioConfig] ?? null,
+      mesh: data[CONFIG_FILES.istioMesh] ?? null,
+    },
   };
   let images: ImageOverrides = {};
   try {

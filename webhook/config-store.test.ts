@@ -13,7 +13,7 @@ const reloads: string[] = [];
 
 beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'mesh-injector-config-'));
-  for (const file of Object.values(CONFIG_FILES))
+  for (const file of [CONFIG_FILES.template, CONFIG_FILES.values, CONFIG_FILES.proxyBootstrap])
     await copyFile(join(SHIPPED_CONFIG_DIR, file), join(dir, file));
   reloads.length = 0;
 });

@@ -1,7 +1,10 @@
 /**
  * The injector's configuration directory (a ConfigMap mount): `template.yaml` (required), `values.yaml` and
- * `envoy.yaml` (optional). Loading validates everything, including a trial injection, so a configuration that
- * loads is one that injects.
+ * `envoy.yaml` (optional), and Istio's own inputs in Istio's formats (optional): `istio-values.json` (the
+ * `istio-sidecar-injector` ConfigMap's `values`), `istio-config.yaml` (its `config`) and `istio-mesh.yaml` (the
+ * `istio` ConfigMap's `mesh`). With Istio's inputs, they give the settings they cover (webhook/istio-mapping.ts)
+ * and values.yaml holds only the injector's own. Loading validates everything, including a trial injection, so a
+ * configuration that loads is one that injects.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -9,6 +12,14 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
 import { ANNOTATIONS, CONTAINER_NAMES, PORTS } from '../common/constants.js';
 import { injectPod, type InjectionContext } from './inject.js';
+import {
+  IstioInputError,
+  isMapping,
+  parseIstioInputs,
+  type IstioSourceNames,
+  type IstioTexts,
+} from './istio-inputs.js';
+import { istioSettings, type IstioSettings } from './istio-mapping.js';
 import { canRunTproxy } from './proxy-identity.js';
 import { parseSidecarTemplate } from './sidecar-template.js';
 import { parseValues, type InjectorValues } from './values.js';
@@ -17,7 +28,16 @@ export const CONFIG_FILES = {
   template: 'template.yaml',
   values: 'values.yaml',
   proxyBootstrap: 'envoy.yaml',
+  istioValues: 'istio-values.json',
+  istioConfig: 'istio-config.yaml',
+  istioMesh: 'istio-mesh.yaml',
 } as const;
+
+const ISTIO_FILE_NAMES: IstioSourceNames = {
+  values: CONFIG_FILES.istioValues,
+  injectConfig: CONFIG_FILES.istioConfig,
+  mesh: CONFIG_FILES.istioMesh,
+};
 
 export interface InjectorConfig {
   values: InjectorValues;
@@ -32,7 +52,13 @@ export interface ConfigFiles {
   templateText: string;
   valuesText: string | null;
   proxyBootstrap: string | null;
+  /** Istio's inputs; absent (or all null) for a configuration without them. */
+  istio?: IstioTexts;
+  /** What to call Istio's inputs in messages, when they came from elsewhere than the directory (istioctl flags). */
+  istioSources?: IstioSourceNames;
 }
+
+export const NO_ISTIO_INPUTS: IstioTexts = { values: null, injectConfig: null, mesh: null };
 
 export async function readConfigFiles(dir: string): Promise<ConfigFiles> {
   const templateText = await readOptional(join(dir, CONFIG_FILES.template));
@@ -41,6 +67,11 @@ export async function readConfigFiles(dir: string): Promise<ConfigFiles> {
     templateText,
     valuesText: await readOptional(join(dir, CONFIG_FILES.values)),
     proxyBootstrap: await readOptional(join(dir, CONFIG_FILES.proxyBootstrap)),
+    istio: {
+      values: await readOptional(join(dir, CONFIG_FILES.istioValues)),
+      injectConfig: await readOptional(join(dir, CONFIG_FILES.istioConfig)),
+      mesh: await readOptional(join(dir, CONFIG_FILES.istioMesh)),
+    },
   };
 }
 
@@ -60,8 +91,14 @@ export function parseConfig(files: ConfigFiles): InjectorConfig {
       `template.yaml uses proxy.bootstrap, but ${CONFIG_FILES.proxyBootstrap} is missing`,
     );
   }
+  const istioTexts = files.istio ?? NO_ISTIO_INPUTS;
+  const istio = hasIstioInputs(istioTexts)
+    ? wrap(() => istioSettings(parseIstioInputs(istioTexts, files.istioSources ?? ISTIO_FILE_NAMES)))
+    : null;
   const config: InjectorConfig = {
-    values: wrap(() => parseValues(rawValues)),
+    values: wrap(() =>
+      istio ? parseValues(withOwnSettings(istio, rawValues), istio.template) : parseValues(rawValues),
+    ),
     template: wrap(() => parseSidecarTemplate(files.templateText)),
     proxyBootstrap: files.proxyBootstrap === null ? null : compactBootstrap(files.proxyBootstrap),
   };
@@ -110,6 +147,33 @@ function checkTproxy(config: InjectorConfig): void {
   }
 }
 
+export function hasIstioInputs(texts: IstioTexts): boolean {
+  return texts.values !== null || texts.injectConfig !== null || texts.mesh !== null;
+}
+
+/**
+ * values.yaml over the settings mapped from Istio's inputs. Each setting has one source: values.yaml may set only
+ * what Istio's inputs do not cover (nativeSidecars without pilot.env.ENABLE_NATIVE_SIDECARS, for example), and
+ * `images`, which the webhook's Deployment overrides (--proxy-image, --init-image; kustomize's `images:`).
+ */
+function withOwnSettings(istio: IstioSettings, own: unknown): Record<string, unknown> {
+  if (own === null || own === undefined) return istio.values;
+  if (!isMapping(own)) throw new ConfigError(`${CONFIG_FILES.values} must be a mapping`);
+  const mapped = istio.values;
+  const merged: Record<string, unknown> = { ...mapped };
+  for (const [key, value] of Object.entries(own)) {
+    if (key === 'images' && isMapping(value) && isMapping(mapped.images)) {
+      merged.images = { ...mapped.images, ...value };
+    } else if (Object.hasOwn(mapped, key)) {
+      throw new ConfigError(
+        `${CONFIG_FILES.values}: ${key} comes from Istio's inputs (${CONFIG_FILES.istioValues}, ` +
+          `${CONFIG_FILES.istioConfig}, ${CONFIG_FILES.istioMesh}) in this configuration; set it there`,
+      );
+    } else merged[key] = value;
+  }
+  return merged;
+}
+
 function compactBootstrap(text: string): string {
   let bootstrap: unknown;
   try {
@@ -135,6 +199,7 @@ function wrap<T>(load: () => T): T {
     return load();
   } catch (error) {
     if (error instanceof ConfigError) throw error;
+    if (error instanceof IstioInputError) throw new ConfigError(`Istio's inputs: ${error.message}`);
     throw new ConfigError((error as Error).message);
   }
 }

@@ -124,14 +124,19 @@ export function injectPod(
   if (probes.probers !== undefined) {
     proxy.env = [...(proxy.env ?? []), { name: APP_PROBERS_ENV, value: probes.probers }];
   }
+  const native = layout.native;
+  // Istio drains a native sidecar on preStop; the classic proxy has no hook. A user's own lifecycle still wins.
+  const laidOut =
+    native && sidecar.nativeSidecarLifecycle
+      ? { ...proxy, lifecycle: sidecar.nativeSidecarLifecycle }
+      : proxy;
   const { proxy: injectedProxy, init: injectedInit } = followProxyIdentity(
-    customized(withInterceptionPrivileges(proxy, settings.interceptionMode)),
+    customized(withInterceptionPrivileges(laidOut, settings.interceptionMode)),
     init && customized(init),
     overrides.get(proxy.name),
     settings.interceptionMode,
   );
 
-  const native = layout.native;
   let initContainers: V1Container[];
   let containers: V1Container[];
   if (native) {
@@ -161,6 +166,12 @@ export function injectPod(
   pod.spec = { ...original.spec, containers };
   setList(pod.spec, 'initContainers', initContainers, original.spec?.initContainers);
   setList(pod.spec, 'volumes', volumes, original.spec?.volumes);
+  const pullSecrets = context.values.imagePullSecrets;
+  if (pullSecrets.length > 0) {
+    // Istio's strategic merge: the injected secrets first, then the pod's own that are not among them.
+    const own = (original.spec?.imagePullSecrets ?? []).filter((s) => !pullSecrets.includes(s.name ?? ''));
+    pod.spec.imagePullSecrets = [...pullSecrets.map((name) => ({ name })), ...own];
+  }
   pod.metadata = {
     ...original.metadata,
     labels: { ...original.metadata?.labels, ...sidecar.metadata.labels, ...canonicalLabels(stripped) },
@@ -174,7 +185,7 @@ export function injectPod(
           initContainers: native ? [...(init ? [init.name] : []), proxy.name] : init ? [init.name] : [],
           containers: native ? [] : [proxy.name],
           volumes: sidecar.volumes.map((v) => v.name),
-          imagePullSecrets: [],
+          imagePullSecrets: pullSecrets,
           revision: context.values.revision,
           ...(context.values.templateVersionInStatus ? { version: templateVersion(context) } : {}),
         }),
@@ -215,6 +226,7 @@ function injectedAnnotations(
   }
   if (overrides !== undefined) annotations[ANNOTATIONS.overrides] = overrides;
   annotations[ANNOTATIONS.status] = status;
+  Object.assign(annotations, context.values.injectedAnnotations);
   return annotations;
 }
 

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { typicalPod } from '../test/fixtures/pods.js';
-import { loadConfig, type InjectorConfig } from './config.js';
+import { loadConfig, parseConfig, readConfigFiles, type InjectorConfig } from './config.js';
 import { injectPod } from './inject.js';
 import { TEMPLATE_DATA_PATHS } from './template-data.js';
 
@@ -68,14 +68,57 @@ describe('the istiod profile', () => {
     expect(pod.spec?.initContainers?.map((c) => c.name)).toEqual(['istio-init']);
   });
 
+  // Istio's injection-template.yaml: `lifecycle` is global.proxy.lifecycle, else the hold hook (classic only),
+  // else the drain hook only `if $nativeSidecar`.
+  it('drains a native sidecar on preStop, and gives a classic one no lifecycle, as Istio does', () => {
+    const drain = {
+      preStop: { exec: { command: ['pilot-agent', 'request', '--debug-port=15020', 'POST', 'drain'] } },
+    };
+    expect(proxyOf(inject(typicalPod(), true))?.lifecycle).toEqual(drain);
+    expect(proxyOf(inject(typicalPod(), false))).not.toHaveProperty('lifecycle');
+    const statusPort = typicalPod({ annotations: { 'status.sidecar.istio.io/port': '15999' } });
+    expect(proxyOf(inject(statusPort, true))?.lifecycle?.preStop?.exec?.command).toContain(
+      '--debug-port=15999',
+    );
+  });
+
+  it('holds the app until the proxy starts in the classic layout only, with pilot-agent wait', () => {
+    const hold = typicalPod({
+      annotations: { 'proxy.istio.io/config': 'holdApplicationUntilProxyStarts: true' },
+    });
+    const classic = inject(hold, false);
+    expect(classic.spec?.containers.map((c) => c.name)).toEqual(['istio-proxy', 'web']);
+    expect(proxyOf(classic)?.lifecycle).toEqual({
+      postStart: { exec: { command: ['pilot-agent', 'wait'] } },
+    });
+    expect(proxyOf(inject(hold, true))?.lifecycle?.preStop?.exec?.command?.at(-1)).toBe('drain');
+  });
+
+  it("takes its settings from Istio's files, so values.yaml cannot declare them a second time", async () => {
+    const files = await readConfigFiles(PROFILE_DIR);
+    expect(files.istio?.values).toContain('"hub"');
+    expect(config.values.istio?.caAddress).toBe('istiod.istio-system.svc:15012');
+    expect(() =>
+      parseConfig({ ...files, valuesText: 'nativeSidecars: "true"\nproxy: {statusPort: 15021}\n' }),
+    ).toThrow("values.yaml: proxy comes from Istio's inputs");
+    // The Deployment's image overrides still apply over the images Istio's values name.
+    const mirrored = parseConfig({ ...files, valuesText: 'images: {proxy: mirror.example.com/proxyv2:1}\n' });
+    expect(mirrored.values.images).toEqual({
+      proxy: 'mirror.example.com/proxyv2:1',
+      init: 'ghcr.io/mesh-injector/mesh-iptables:0.1.0',
+    });
+  });
+
   it('documents in each shipped template only data that TemplateData has', () => {
     for (const file of [SHIPPED_TEMPLATE, `${PROFILE_DIR}/template.yaml`]) {
       const body = readFileSync(file, 'utf8').replace(/^\s*#.*$/gm, '');
       const used = [...body.matchAll(/\{\{\s*(?:\.\.\.)?([\w.]+)\s*\}\}/g)].map((m) => m[1]!);
       const known = (path: string) =>
         TEMPLATE_DATA_PATHS.includes(path) ||
-        path.startsWith('values.') ||
-        TEMPLATE_DATA_PATHS.some((leaf) => leaf.startsWith(`${path}.`));
+        TEMPLATE_DATA_PATHS.some(
+          (leaf) =>
+            leaf.startsWith(`${path}.`) || (leaf.endsWith('.*') && path.startsWith(leaf.slice(0, -1))),
+        );
       expect(
         used.filter((path) => !known(path)),
         file,

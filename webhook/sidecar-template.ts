@@ -34,6 +34,7 @@ const TEMPLATE_KEYS = [
   'containers',
   'volumes',
   'holdApplicationLifecycle',
+  'nativeSidecarLifecycle',
 ] as const;
 type TemplateKey = (typeof TEMPLATE_KEYS)[number];
 
@@ -43,6 +44,8 @@ export interface RenderedSidecar {
   volumes: V1Volume[];
   /** The proxy's lifecycle when the app must wait for it (classic layout only). */
   holdApplicationLifecycle: V1Lifecycle | undefined;
+  /** The proxy's lifecycle as a native sidecar (Istio's drain on preStop); the classic layout has none. */
+  nativeSidecarLifecycle: V1Lifecycle | undefined;
   /** Labels and annotations the template sets on the pod. */
   metadata: { labels: Record<string, string>; annotations: Record<string, string> };
 }
@@ -86,20 +89,21 @@ export function renderSidecar(template: SidecarTemplate, data: TemplateData): Re
   if (!Array.isArray(volumes) || !volumes.every((volume) => typeof volume?.name === 'string')) {
     throw new TemplateError('template.yaml: volumes must be a list of named volumes');
   }
-  const lifecycle = rendered.holdApplicationLifecycle;
-  if (
-    lifecycle !== undefined &&
-    (typeof lifecycle !== 'object' || lifecycle === null || Array.isArray(lifecycle))
-  ) {
-    throw new TemplateError('template.yaml: holdApplicationLifecycle must be a container lifecycle');
-  }
   return {
     init,
     proxy,
     volumes: volumes as V1Volume[],
-    holdApplicationLifecycle: lifecycle as V1Lifecycle | undefined,
+    holdApplicationLifecycle: lifecycleOf(rendered.holdApplicationLifecycle, 'holdApplicationLifecycle'),
+    nativeSidecarLifecycle: lifecycleOf(rendered.nativeSidecarLifecycle, 'nativeSidecarLifecycle'),
     metadata: podMetadata(rendered.metadata),
   };
+}
+
+function lifecycleOf(value: unknown, key: string): V1Lifecycle | undefined {
+  if (value !== undefined && (typeof value !== 'object' || value === null || Array.isArray(value))) {
+    throw new TemplateError(`template.yaml: ${key} must be a container lifecycle`);
+  }
+  return value as V1Lifecycle | undefined;
 }
 
 function containerList(value: unknown, key: string): V1Container[] {

@@ -6,6 +6,7 @@
 import type { V1ContainerPort, V1Pod, V1ResourceRequirements } from '@kubernetes/client-node';
 import { PORTS, PROXY_GID, PROXY_UID } from '../common/constants.js';
 import { renderInitArgs } from './init-args.js';
+import type { IstioTemplateData } from './istio-mapping.js';
 import type { PodSettings } from './pod-settings.js';
 import type { InjectorValues, InterceptionMode } from './values.js';
 import { workloadOf } from './workload.js';
@@ -56,8 +57,10 @@ export interface TemplateData {
     /** envoy.yaml as one line of JSON, or null without one. */
     bootstrap: string | null;
   };
-  /** values.yaml's free-form `templateValues` (e.g. Istio's chart values for the istiod profile). */
+  /** Istio's chart values when the configuration has Istio's inputs, else values.yaml's free-form `templateValues`. */
   values: Readonly<Record<string, unknown>>;
+  /** What Istio's template reads besides the values (webhook/istio-mapping.ts); null without Istio's inputs. */
+  istio: IstioTemplateData | null;
 }
 
 export interface TemplateInputs {
@@ -114,7 +117,8 @@ export function buildTemplateData({
       imagePullPolicy: values.imagePullPolicy,
       bootstrap: proxyBootstrap,
     },
-    values: values.templateValues,
+    values: values.istio?.values ?? values.templateValues,
+    istio: values.istio,
   };
 }
 
@@ -162,5 +166,18 @@ export const TEMPLATE_DATA_PATHS: readonly string[] = [
     'imagePullPolicy',
     'bootstrap',
   ].map((key) => `proxy.${key}`),
+  ...[
+    'caAddress',
+    'clusterId',
+    'meshId',
+    'trustDomain',
+    'network',
+    'networkEnv',
+    'proxyConfigJson',
+    'proxyMetadataEnv',
+    'initEnv',
+    'localhostProbeEnv',
+    'mesh.*',
+  ].map((key) => `istio.${key}`),
   'values.*',
 ];

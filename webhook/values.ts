@@ -6,6 +6,7 @@
 import type { V1ResourceRequirements } from '@kubernetes/client-node';
 import { PORTS } from '../common/constants.js';
 import type { InjectionPolicy } from './decision.js';
+import type { IstioTemplateData } from './istio-mapping.js';
 import { selectorProblem, type LabelSelector } from './label-selector.js';
 import {
   parseCidrList,
@@ -38,6 +39,10 @@ export interface InjectorValues {
   holdApplicationUntilProxyStarts: boolean;
   images: { proxy: string; init: string };
   imagePullPolicy: 'Always' | 'IfNotPresent' | 'Never' | null;
+  /** Secrets for pulling the injected images, listed before the pod's own (Istio's global.imagePullSecrets). */
+  imagePullSecrets: string[];
+  /** Set on every injected pod, replacing the pod's own (Istio's sidecarInjectorWebhook.injectedAnnotations). */
+  injectedAnnotations: Record<string, string>;
   proxy: {
     logLevel: string;
     componentLogLevel: string;
@@ -70,8 +75,13 @@ export interface InjectorValues {
    * `metadata: {}`), as istioctl kube-inject does.
    */
   offlineGoFields: boolean;
-  /** Free-form data for the template (`{{ values.* }}`), e.g. Istio's chart values and mesh config. */
+  /** Free-form data for the template (`{{ values.* }}`) when the configuration has no Istio inputs. */
   templateValues: Record<string, unknown>;
+  /**
+   * Istio's inputs (values, mesh config) as the template reads them, when the configuration directory holds them
+   * (webhook/istio-mapping.ts); not a values.yaml key.
+   */
+  istio: IstioTemplateData | null;
 }
 
 export const DEFAULT_VALUES: InjectorValues = {
@@ -84,6 +94,8 @@ export const DEFAULT_VALUES: InjectorValues = {
   holdApplicationUntilProxyStarts: false,
   images: { proxy: 'docker.io/envoyproxy/envoy:v1.39.6', init: 'ghcr.io/mesh-injector/mesh-iptables:0.1.0' },
   imagePullPolicy: null,
+  imagePullSecrets: [],
+  injectedAnnotations: {},
   proxy: {
     logLevel: 'warning',
     componentLogLevel: 'misc:error',
@@ -107,15 +119,22 @@ export const DEFAULT_VALUES: InjectorValues = {
   rewriteAppProbes: false,
   offlineGoFields: false,
   templateValues: {},
+  istio: null,
 };
 
 export class ValuesError extends Error {}
 
-/** Merges `raw` (parsed values.yaml) over the defaults and validates every field. Throws ValuesError. */
-export function parseValues(raw: unknown): InjectorValues {
-  if (raw === null || raw === undefined) return structuredClone(DEFAULT_VALUES);
-  if (!isPlainObject(raw)) throw new ValuesError('values must be a mapping');
-  const merged = deepMerge(structuredClone(DEFAULT_VALUES), raw, 'values') as InjectorValues;
+/**
+ * Merges `raw` (parsed values.yaml, or Istio's inputs mapped to these keys) over the defaults and validates every
+ * field. `istio` is what the template reads of Istio's inputs, when there are some. Throws ValuesError.
+ */
+export function parseValues(raw: unknown, istio: IstioTemplateData | null = null): InjectorValues {
+  if (raw !== null && raw !== undefined && !isPlainObject(raw))
+    throw new ValuesError('values must be a mapping');
+  if (isPlainObject(raw) && Object.hasOwn(raw, 'istio'))
+    throw new ValuesError('values.istio: unknown setting');
+  const merged = deepMerge(structuredClone(DEFAULT_VALUES), raw ?? {}, 'values') as InjectorValues;
+  merged.istio = istio;
   validate(merged);
   return merged;
 }
@@ -176,6 +195,18 @@ function validate(values: InjectorValues): void {
     values.imagePullPolicy === null || ['Always', 'IfNotPresent', 'Never'].includes(values.imagePullPolicy),
     'Always, IfNotPresent, Never or null',
   );
+  check(
+    'imagePullSecrets',
+    Array.isArray(values.imagePullSecrets) &&
+      values.imagePullSecrets.every((name) => typeof name === 'string' && DNS_SUBDOMAIN.test(name)),
+    'a list of Secret names',
+  );
+  check(
+    'injectedAnnotations',
+    isPlainObject(values.injectedAnnotations) &&
+      Object.values(values.injectedAnnotations).every((value) => typeof value === 'string'),
+    'a mapping of annotation names to strings',
+  );
   syntax('proxy.logLevel', parseProxyLogLevel, values.proxy.logLevel);
   syntax('proxy.componentLogLevel', parseComponentLogLevels, values.proxy.componentLogLevel);
   wholeNumber('proxy.concurrency', values.proxy.concurrency, 1024);
@@ -215,6 +246,8 @@ function validate(values: InjectorValues): void {
   );
 }
 
+const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
 function validateResources(path: string, resources: V1ResourceRequirements): void {
   if (!isPlainObject(resources))
     throw new ValuesError(`values.${path}: expected a mapping with requests and limits`);
@@ -235,15 +268,17 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
+const FREE_FORM = ['resources', 'templateValues', 'injectedAnnotations'];
+
 /** Merges mappings key by key; lists and scalars replace. Unknown keys are errors, so typos do not pass silently. */
 function deepMerge(base: unknown, overlay: unknown, path: string): unknown {
   if (!isPlainObject(base) || !isPlainObject(overlay)) return overlay;
   for (const [key, value] of Object.entries(overlay)) {
     if (!Object.hasOwn(base, key)) throw new ValuesError(`${path}.${key}: unknown setting`);
     const current = base[key];
-    // resources (requests/limits by resource name) and templateValues are free-form: replace them whole.
+    // resources (requests/limits by resource name), annotations and templateValues are free-form: replace them whole.
     base[key] =
-      isPlainObject(current) && key !== 'resources' && key !== 'templateValues'
+      isPlainObject(current) && !FREE_FORM.includes(key)
         ? deepMerge(current, value, `${path}.${key}`)
         : value;
   }
