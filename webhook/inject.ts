@@ -135,6 +135,7 @@ export function injectPod(
     init && customized(init),
     overrides.get(proxy.name),
     settings.interceptionMode,
+    context.values.init.followProxyGroup,
   );
 
   let initContainers: V1Container[];

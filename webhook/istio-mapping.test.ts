@@ -42,7 +42,7 @@ describe("Istio's inputs as the injector's settings", () => {
         resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '2000m', memory: '1024Mi' } },
         readiness: { initialDelaySeconds: 0, periodSeconds: 15, failureThreshold: 4 },
       },
-      init: { logLevel: 'default:info' },
+      init: { logLevel: 'default:info', followProxyGroup: false },
       traffic: {
         interceptionMode: 'REDIRECT',
         includeOutboundIPRanges: '*',

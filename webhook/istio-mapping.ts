@@ -113,7 +113,8 @@ export function istioSettings(inputs: IstioInputs): IstioSettings {
           failureThreshold: get('global.proxy.readinessFailureThreshold'),
         },
       },
-      init: { logLevel: get('global.logging.level') },
+      // Istio's adjustInitContainerUser replaces istio-init's -u with the proxy's runAsUser, and adds no -g.
+      init: { logLevel: get('global.logging.level'), followProxyGroup: false },
       traffic: {
         // pilot-agent supports every mode; TPROXY runs the proxy as root with NET_ADMIN (proxy-identity.ts).
         supportedInterceptionModes: ['REDIRECT', 'TPROXY', 'NONE'],

@@ -82,6 +82,19 @@ describe('the istiod profile', () => {
     );
   });
 
+  // Istio's adjustInitContainerUser: `-u` follows the proxy's runAsUser, and no `-g` is added.
+  it("follows a user istio-proxy's uid in istio-init's -u, without a -g, as Istio does", () => {
+    const pod = typicalPod();
+    pod.spec!.containers.push({
+      name: 'istio-proxy',
+      image: 'auto',
+      securityContext: { runAsUser: 1234, runAsGroup: 4321 },
+    });
+    const args = inject(pod).spec?.initContainers?.[0]?.args ?? [];
+    expect(args[args.indexOf('-u') + 1]).toBe('1234');
+    expect(args).not.toContain('-g');
+  });
+
   it('holds the app until the proxy starts in the classic layout only, with pilot-agent wait', () => {
     const hold = typicalPod({
       annotations: { 'proxy.istio.io/config': 'holdApplicationUntilProxyStarts: true' },

@@ -37,17 +37,19 @@ export function canRunTproxy(proxy: V1Container): boolean {
 
 /**
  * After the pod's own istio-proxy is merged: TPROXY puts the proxy back to uid 0 if the user moved it, and the
- * init container's `-u` (and `-g`) follow the uid (and gid) the user gave the proxy, so the proxy's own traffic
- * is not captured again. `-g` is added only when the gid differs from the uid (istio-iptables' default for it).
+ * init container's `-u` (and, with `followGroup`, `-g`) follow the uid (and gid) the user gave the proxy, so the
+ * proxy's own traffic is not captured again. `-g` is added only when the gid differs from the uid (istio-iptables'
+ * default for it). Istio's adjustInitContainerUser sets `-u` only (values init.followProxyGroup: false).
  */
 export function followProxyIdentity(
   proxy: V1Container,
   init: V1Container | undefined,
   userProxy: V1Container | undefined,
   mode: InterceptionMode,
+  followGroup = true,
 ): { proxy: V1Container; init: V1Container | undefined } {
   const uid = userProxy?.securityContext?.runAsUser;
-  const gid = userProxy?.securityContext?.runAsGroup;
+  const gid = followGroup ? userProxy?.securityContext?.runAsGroup : undefined;
   if (uid === undefined && gid === undefined) return { proxy, init };
   const resetProxy =
     mode === 'TPROXY' && uid !== undefined

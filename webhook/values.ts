@@ -51,7 +51,11 @@ export interface InjectorValues {
     resources: V1ResourceRequirements;
     readiness: { initialDelaySeconds: number; periodSeconds: number; failureThreshold: number };
   };
-  init: { logLevel: string };
+  init: {
+    logLevel: string;
+    /** Whether istio-init's `-g` follows a gid the pod gives its own istio-proxy, besides `-u` (Istio: no). */
+    followProxyGroup: boolean;
+  };
   traffic: {
     /** Interception modes the proxy template supports; others are denied. The default Envoy bootstrap is REDIRECT-only. */
     supportedInterceptionModes: InterceptionMode[];
@@ -104,7 +108,7 @@ export const DEFAULT_VALUES: InjectorValues = {
     resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '2', memory: '1Gi' } },
     readiness: { initialDelaySeconds: 0, periodSeconds: 15, failureThreshold: 4 },
   },
-  init: { logLevel: 'default:info' },
+  init: { logLevel: 'default:info', followProxyGroup: true },
   traffic: {
     supportedInterceptionModes: ['REDIRECT', 'NONE'],
     interceptionMode: 'REDIRECT',
@@ -216,6 +220,7 @@ function validate(values: InjectorValues): void {
   wholeNumber('proxy.readiness.periodSeconds', values.proxy.readiness.periodSeconds);
   wholeNumber('proxy.readiness.failureThreshold', values.proxy.readiness.failureThreshold);
   syntax('init.logLevel', parseScopeLogLevels, values.init.logLevel);
+  check('init.followProxyGroup', typeof values.init.followProxyGroup === 'boolean', 'true or false');
   const modes = ['REDIRECT', 'TPROXY', 'NONE'];
   check(
     'traffic.supportedInterceptionModes',
