@@ -5,6 +5,7 @@
  */
 import { parse as parseYaml } from 'yaml';
 import { ANNOTATIONS } from '../common/constants.js';
+import { IstioInputError, mergeProxyConfig, type ProxyConfig } from './istio-inputs.js';
 import {
   parseCidrList,
   parseCidrListOrWildcard,
@@ -57,9 +58,14 @@ const CPU_FIX = 'use a CPU quantity, e.g. "100m", "500m" or "2"';
 const MEMORY_FIX = 'use a memory quantity, e.g. "128Mi" or "1Gi"';
 const INTERCEPTION_MODES: readonly InterceptionMode[] = ['REDIRECT', 'TPROXY', 'NONE'];
 
-/** Istio's `sidecar.istio.io/proxyConfig` overlay: only holdApplicationUntilProxyStarts is read here. */
+/**
+ * Istio's `proxy.istio.io/config` overlay of the mesh's ProxyConfig: every field validated by name
+ * (istio-inputs.ts), holdApplicationUntilProxyStarts read by the injector, all of it in the istiod profile's
+ * PROXY_CONFIG.
+ */
 export interface ProxyConfigOverlay {
   holdApplicationUntilProxyStarts?: boolean;
+  fields: ProxyConfig;
 }
 
 function parseProxyConfig(value: string): ProxyConfigOverlay {
@@ -70,14 +76,18 @@ function parseProxyConfig(value: string): ProxyConfigOverlay {
   } catch {
     throw new ValueProblem('it is not valid YAML', accepted);
   }
-  if (parsed === null || parsed === undefined) return {};
+  if (parsed === null || parsed === undefined) return { fields: {} };
   if (typeof parsed !== 'object' || Array.isArray(parsed))
     throw new ValueProblem('it is not a mapping', accepted);
-  const hold = (parsed as Record<string, unknown>).holdApplicationUntilProxyStarts;
-  if (hold !== undefined && typeof hold !== 'boolean') {
-    throw new ValueProblem('holdApplicationUntilProxyStarts must be true or false', accepted);
+  let fields: ProxyConfig;
+  try {
+    fields = mergeProxyConfig({}, parsed, 'the overlay');
+  } catch (error) {
+    if (error instanceof IstioInputError) throw new ValueProblem(error.message, accepted);
+    throw error;
   }
-  return hold === undefined ? {} : { holdApplicationUntilProxyStarts: hold };
+  const hold = fields.holdApplicationUntilProxyStarts as boolean | undefined;
+  return hold === undefined ? { fields } : { holdApplicationUntilProxyStarts: hold, fields };
 }
 
 function parseInterceptionMode(value: string, values: InjectorValues): InterceptionMode {
@@ -326,7 +336,8 @@ export const ANNOTATION_TABLE = {
     parse: parseProxyConfig,
     default: 'values holdApplicationUntilProxyStarts',
     fix: 'use a YAML or JSON mapping of ProxyConfig fields, e.g. "holdApplicationUntilProxyStarts: true"',
-    effect: 'ProxyConfig overlay; holdApplicationUntilProxyStarts is read.',
+    effect:
+      "ProxyConfig overlay; holdApplicationUntilProxyStarts is read, and Istio's profile writes it all to PROXY_CONFIG.",
     reaches: 'container',
   }),
   templates: row({

@@ -1,7 +1,7 @@
 /**
  * Istio's inputs (webhook/istio-inputs.ts) as the injector's settings: one pure function from Istio's chart values,
  * injector config and mesh config to a values overlay (webhook/values.ts keys) and the template's Istio data. It
- * runs once per loaded configuration, never per pod. Each injector setting comes from exactly one Istio input here.
+ * runs once per loaded configuration; only a pod with its own proxy.istio.io/config pays for withProxyConfigOverlay. Each injector setting comes from exactly one Istio input here.
  */
 import {
   IstioInputError,
@@ -9,6 +9,7 @@ import {
   valueAt,
   type IstioInputs,
   type MeshConfig,
+  type ProxyConfig,
 } from './istio-inputs.js';
 
 /** What Istio's template reads besides the values, derived once (TemplateData `istio.*`). */
@@ -71,9 +72,6 @@ export function istioSettings(inputs: IstioInputs): IstioSettings {
   const revision = text('revision');
   const statusPort = get('global.proxy.statusPort') as number;
   const defaultConfig = mesh.defaultConfig;
-  const metadata = Object.entries((defaultConfig.proxyMetadata ?? {}) as Record<string, string>)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
-    .map(([name, value]) => ({ name, value }));
   const nativeSidecars = nativeSidecarsFromEnv(get('pilot.env'));
   const trustDomain = mesh.trustDomain || text('global.trustDomain') || null;
   const network = text('global.network') || null;
@@ -145,14 +143,32 @@ export function istioSettings(inputs: IstioInputs): IstioSettings {
       trustDomain,
       network,
       networkEnv: network === null ? [] : [{ name: 'ISTIO_META_NETWORK', value: network }],
-      proxyConfigJson: proxyConfigJson(defaultConfig),
-      proxyMetadataEnv: metadata,
-      initEnv: metadata.length > 0 ? metadata : null,
+      ...fromProxyConfig(defaultConfig),
       localhostProbeEnv:
         mesh.inboundTrafficPolicy.mode === 'LOCALHOST'
           ? [{ name: 'REWRITE_PROBE_LEGACY_LOCALHOST_DESTINATION', value: 'true' }]
           : [],
     },
+  };
+}
+
+/**
+ * The template's Istio data for a pod whose `proxy.istio.io/config` overlays the mesh's defaultConfig: each field
+ * it sets replaces the mesh's, as in Istio. Only such pods pay for this.
+ */
+export function withProxyConfigOverlay(data: IstioTemplateData, overlay: ProxyConfig): IstioTemplateData {
+  return { ...data, ...fromProxyConfig({ ...data.mesh.defaultConfig, ...overlay }) };
+}
+
+/** What the template writes of a pod's ProxyConfig: PROXY_CONFIG and the proxyMetadata env entries. */
+function fromProxyConfig(config: ProxyConfig) {
+  const metadata = Object.entries((config.proxyMetadata ?? {}) as Record<string, string>)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, value]) => ({ name, value }));
+  return {
+    proxyConfigJson: proxyConfigJson(config),
+    proxyMetadataEnv: metadata,
+    initEnv: metadata.length > 0 ? metadata : null,
   };
 }
 

@@ -107,6 +107,35 @@ describe('the istiod profile', () => {
     expect(proxyOf(inject(hold, true))?.lifecycle?.preStop?.exec?.command?.at(-1)).toBe('drain');
   });
 
+  it("writes a pod's proxy.istio.io/config over the mesh's defaultConfig into PROXY_CONFIG and the env", () => {
+    expect(env(proxyOf(inject(typicalPod())), 'PROXY_CONFIG')).toBe('{}\n');
+    const pod = inject(
+      typicalPod({
+        annotations: {
+          'proxy.istio.io/config':
+            '{ "holdApplicationUntilProxyStarts": true, "proxyMetadata": {"DNS_AGENT": ""} }',
+        },
+      }),
+    );
+    expect(env(proxyOf(pod), 'PROXY_CONFIG')).toBe(
+      '{"proxyMetadata":{"DNS_AGENT":""},"holdApplicationUntilProxyStarts":true}\n',
+    );
+    const names = proxyOf(pod)?.env?.map((e) => e.name) ?? [];
+    expect(names[names.indexOf('TRUST_DOMAIN') + 1]).toBe('DNS_AGENT');
+    expect(pod.spec?.initContainers?.[0]?.env).toEqual([{ name: 'DNS_AGENT', value: '' }]);
+    const typo = injectPod(
+      typicalPod({ annotations: { 'proxy.istio.io/config': 'holdApplicationUntilProxyStart: true' } }),
+      'shop',
+      {
+        ...config,
+        nativeSidecars: true,
+      },
+    );
+    expect(typo.outcome === 'denied' && typo.message).toContain(
+      'holdApplicationUntilProxyStart: unknown ProxyConfig field',
+    );
+  });
+
   it("takes its settings from Istio's files, so values.yaml cannot declare them a second time", async () => {
     const files = await readConfigFiles(PROFILE_DIR);
     expect(files.istio?.values).toContain('"hub"');

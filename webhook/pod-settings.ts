@@ -18,6 +18,7 @@ import {
   parsePortListOrWildcard,
   type ContainerOverride,
 } from './syntax.js';
+import type { ProxyConfig } from './istio-inputs.js';
 import type { InjectorValues, InterceptionMode } from './values.js';
 
 export { describeProblem, type AnnotationProblem } from './annotations.js';
@@ -55,6 +56,8 @@ export interface PodSettings {
   mergeMetrics: boolean | undefined;
   /** Whether to rewrite app probes (the annotation, else values.rewriteAppProbes). */
   rewriteAppProbes: boolean;
+  /** The fields of the pod's proxy.istio.io/config overlay, when it sets any. */
+  proxyConfig: ProxyConfig | undefined;
 }
 
 export type SettingsResult =
@@ -64,7 +67,7 @@ export type SettingsResult =
 /** The settings of a pod without annotations: the values, parsed. */
 type Defaults = Omit<
   PodSettings,
-  'nativeSidecar' | 'containerOverrides' | 'mergeMetrics' | 'rewriteAppProbes'
+  'nativeSidecar' | 'containerOverrides' | 'mergeMetrics' | 'rewriteAppProbes' | 'proxyConfig'
 >;
 
 const defaultsCache = new WeakMap<InjectorValues, Defaults>();
@@ -136,6 +139,8 @@ export function readPodSettings(
       a.proxyConfig?.holdApplicationUntilProxyStarts === true || d.holdApplicationUntilProxyStarts,
     mergeMetrics: a.mergeMetrics,
     rewriteAppProbes: a.rewriteAppProbes ?? values.rewriteAppProbes,
+    proxyConfig:
+      a.proxyConfig && Object.keys(a.proxyConfig.fields).length > 0 ? a.proxyConfig.fields : undefined,
   };
   return { ok: true, settings, warnings };
 }

@@ -6,7 +6,7 @@
 import type { V1ContainerPort, V1Pod, V1ResourceRequirements } from '@kubernetes/client-node';
 import { PORTS, PROXY_GID, PROXY_UID } from '../common/constants.js';
 import { renderInitArgs } from './init-args.js';
-import type { IstioTemplateData } from './istio-mapping.js';
+import { withProxyConfigOverlay, type IstioTemplateData } from './istio-mapping.js';
 import type { PodSettings } from './pod-settings.js';
 import type { InjectorValues, InterceptionMode } from './values.js';
 import { workloadOf } from './workload.js';
@@ -118,7 +118,10 @@ export function buildTemplateData({
       bootstrap: proxyBootstrap,
     },
     values: values.istio?.values ?? values.templateValues,
-    istio: values.istio,
+    istio:
+      values.istio && settings.proxyConfig
+        ? withProxyConfigOverlay(values.istio, settings.proxyConfig)
+        : values.istio,
   };
 }
 
