@@ -18,28 +18,15 @@ import {
 import type { IstioSourceNames, IstioTexts } from '../webhook/istio-inputs.js';
 import { withImageOverrides, type ImageOverrides } from '../webhook/image-overrides.js';
 import { injectManifests, type Diagnostic } from './inject-manifests.js';
+import type { InjectFlagOptions } from './inject-options.js';
 import type { InstalledConfig } from './installed-config.js';
 import { packagedConfigDir, packageFile } from './package-paths.js';
 
-export interface InjectOptions {
-  /** Files, directories (walked for *.yaml, *.yml, *.json) or `-` for stdin. */
+/** The command's flags (cli/inject-options.ts) and the manifests: files, directories (walked for *.yaml, *.yml,
+ * *.json) or `-` for stdin. Istio's --valuesFile, --meshConfigFile and --injectConfigFile take Istio's formats, each
+ * replacing that input of the configuration (the istiod profile by default). */
+export interface InjectOptions extends InjectFlagOptions {
   files: string[];
-  /** Where the injected stream goes; stdout when unset. */
-  output?: string;
-  /** A config directory: template.yaml, values.yaml, envoy.yaml. */
-  config?: string;
-  /** A configuration shipped in the package: manifests/profiles/NAME. */
-  profile?: string;
-  /**
-   * Istio's own inputs in istioctl's formats (the `istio-sidecar-injector` ConfigMap's `config` and `values`, the
-   * `istio` ConfigMap's `mesh`), each replacing that input of the configuration (the istiod profile by default).
-   */
-  injectConfigFile?: string;
-  valuesFile?: string;
-  meshConfigFile?: string;
-  revision?: string;
-  /** Never ask a cluster. */
-  offline?: boolean;
 }
 
 export interface InjectIo {

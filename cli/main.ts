@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { IMAGE_ENV, WEBHOOK_CONFIGURATION_NAME } from '../common/constants.js';
 import { MONITORING_PORT } from '../webhook/monitoring-server.js';
 import { parseImageReference, ValueProblem } from '../webhook/syntax.js';
+import { INJECT_FLAGS, type InjectFlagOptions } from './inject-options.js';
 import { INSTALLED_CONFIG_NAMES } from './installed-config.js';
 import { serve } from './serve.js';
 import { formatVersion, versionInfo } from './version.js';
@@ -140,7 +141,7 @@ program
     }
   });
 
-program
+const inject = program
   .command('inject')
   .description(
     'inject the sidecar into the pod templates of manifests, like istioctl kube-inject: Pod, Deployment, ' +
@@ -151,15 +152,9 @@ program
   .requiredOption(
     '-f, --filename <file...>',
     'manifest file, directory (*.yaml, *.yml, *.json, recursively) or - for stdin; repeatable',
-  )
-  .option('-o, --output <file>', 'write the injected manifests here instead of stdout')
-  .option('--offline', "use the packaged configuration; don't ask a cluster")
-  .option('--config <dir>', 'configuration directory: template.yaml, values.yaml, envoy.yaml')
-  .option('--profile <name>', 'a configuration shipped in the package (manifests/profiles/NAME)')
-  .option('--injectConfigFile <file>', "sidecar template, instead of the configuration's template.yaml")
-  .option('--valuesFile <file>', "injector values, instead of the configuration's values.yaml")
-  .option('--meshConfigFile <file>', "proxy bootstrap, instead of the configuration's envoy.yaml")
-  .option('--revision <name>', "revision to record (istio.io/rev), instead of values.yaml's")
+  );
+for (const { flags, description } of INJECT_FLAGS) inject.option(flags, description);
+inject
   .addOption(new Option('--kubeconfig <file>', 'kubeconfig (default: KUBECONFIG, ~/.kube/config)'))
   .option('--context <name>', 'kubeconfig context')
   .option('--namespace <name>', "the injector's namespace in the cluster", INSTALLED_CONFIG_NAMES.namespace)
@@ -198,20 +193,12 @@ program
     );
   });
 
-interface InjectCommandOptions {
+type InjectCommandOptions = InjectFlagOptions & {
   filename: string[];
-  output?: string;
-  offline?: boolean;
-  config?: string;
-  profile?: string;
-  injectConfigFile?: string;
-  valuesFile?: string;
-  meshConfigFile?: string;
-  revision?: string;
   kubeconfig?: string;
   context?: string;
   namespace: string;
-}
+};
 
 program
   .command('check')
