@@ -22,7 +22,7 @@ import { SECRET_KEYS } from '../webhook/certificate-plan.js';
 import { fetchServerVersion } from '../webhook/cluster.js';
 import { loadCliKubeConfig } from './kubeconfig.js';
 import {
-  CONFIG_FILES,
+  configFilesFromData,
   parseConfig,
   readConfigFiles,
   type ConfigFiles,
@@ -209,14 +209,9 @@ async function injectorFrom(
           core.readNamespacedConfigMap({ name: options.configMap, namespace: options.namespace }),
         )
       : undefined;
-    const data = configMap?.data ?? {};
-    const templateText = data[CONFIG_FILES.template];
-    if (templateText !== undefined) {
-      files = {
-        templateText,
-        valuesText: data[CONFIG_FILES.values] ?? null,
-        proxyBootstrap: data[CONFIG_FILES.proxyBootstrap] ?? null,
-      };
+    const installed = configFilesFromData(configMap?.data ?? {});
+    if (installed !== null) {
+      files = installed;
       source = `ConfigMap ${options.namespace}/${options.configMap}`;
     } else {
       source = packagedConfigDir();

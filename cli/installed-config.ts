@@ -4,7 +4,7 @@
  */
 import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
 import { IMAGE_ENV } from '../common/constants.js';
-import { CONFIG_FILES, ConfigError, type ConfigFiles } from '../webhook/config.js';
+import { CONFIG_FILES, ConfigError, configFilesFromData, type ConfigFiles } from '../webhook/config.js';
 import type { ImageOverrides } from '../webhook/image-overrides.js';
 
 export interface InstalledConfigNames {
@@ -36,19 +36,9 @@ export async function readInstalledConfig(
     timeoutMs,
   );
   const data = configMap.data ?? {};
-  const templateText = data[CONFIG_FILES.template];
-  if (templateText === undefined)
+  const files = configFilesFromData(data);
+  if (files === null)
     throw new ConfigError(`ConfigMap ${namespace}/${names.configMap} has no ${CONFIG_FILES.template}`);
-  const files: ConfigFiles = {
-    templateText,
-    valuesText: data[CONFIG_FILES.values] ?? null,
-    proxyBootstrap: data[CONFIG_FILES.proxyBootstrap] ?? null,
-    istio: {
-      values: data[CONFIG_FILES.istioValues] ?? null,
-      injectConfig: data[CONFIG_FILES.istioConfig] ?? null,
-      mesh: data[CONFIG_FILES.istioMesh] ?? null,
-    },
-  };
   let images: ImageOverrides = {};
   try {
     const deployment = await withTimeout(

@@ -75,6 +75,22 @@ export async function readConfigFiles(dir: string): Promise<ConfigFiles> {
   };
 }
 
+/** The configuration files held by a ConfigMap's data (keys named as the files); null without template.yaml. */
+export function configFilesFromData(data: Readonly<Record<string, string>>): ConfigFiles | null {
+  const templateText = data[CONFIG_FILES.template];
+  if (templateText === undefined) return null;
+  return {
+    templateText,
+    valuesText: data[CONFIG_FILES.values] ?? null,
+    proxyBootstrap: data[CONFIG_FILES.proxyBootstrap] ?? null,
+    istio: {
+      values: data[CONFIG_FILES.istioValues] ?? null,
+      injectConfig: data[CONFIG_FILES.istioConfig] ?? null,
+      mesh: data[CONFIG_FILES.istioMesh] ?? null,
+    },
+  };
+}
+
 export async function loadConfig(dir: string): Promise<InjectorConfig> {
   return parseConfig(await readConfigFiles(dir));
 }

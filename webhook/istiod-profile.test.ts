@@ -8,7 +8,13 @@ import { fileURLToPath } from 'node:url';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { typicalPod } from '../test/fixtures/pods.js';
-import { loadConfig, parseConfig, readConfigFiles, type InjectorConfig } from './config.js';
+import {
+  configFilesFromData,
+  loadConfig,
+  parseConfig,
+  readConfigFiles,
+  type InjectorConfig,
+} from './config.js';
 import { injectPod } from './inject.js';
 import { TEMPLATE_DATA_PATHS } from './template-data.js';
 
@@ -143,6 +149,14 @@ describe('the istiod profile', () => {
     expect(() =>
       parseConfig({ ...files, valuesText: 'nativeSidecars: "true"\nproxy: {statusPort: 15021}\n' }),
     ).toThrow("values.yaml: proxy comes from Istio's inputs");
+    // A ConfigMap holding the profile's files (the webhook's mount, `inject`'s and `check`'s cluster read).
+    const data = Object.fromEntries(
+      ['template.yaml', 'values.yaml', 'istio-values.json', 'istio-mesh.yaml'].map((name) => [
+        name,
+        readFileSync(`${PROFILE_DIR}/${name}`, 'utf8'),
+      ]),
+    );
+    expect(parseConfig(configFilesFromData(data)!).values.istio?.clusterId).toBe('Kubernetes');
     // The Deployment's image overrides still apply over the images Istio's values name.
     const mirrored = parseConfig({ ...files, valuesText: 'images: {proxy: mirror.example.com/proxyv2:1}\n' });
     expect(mirrored.values.images).toEqual({
