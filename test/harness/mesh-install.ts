@@ -23,9 +23,7 @@ export async function installMesh(
   overlay = LOCAL_OVERLAY,
   log: (line: string) => void = () => {},
 ): Promise<void> {
-  // `apply -k`, with the overlay allowed to read the stand-in profile outside its folder (LOCAL_OVERLAY's comment).
-  const rendered = await must(kubectl, ['kustomize', '--load-restrictor=LoadRestrictionsNone', overlay]);
-  await must(kubectl, ['apply', '-f', '-'], rendered);
+  await must(kubectl, ['apply', '-k', overlay]);
   log(`applied ${overlay}`);
   await waitForMesh(kubectl, log);
 }
