@@ -55,12 +55,15 @@ function nodeUnavailable(): string | undefined {
   if (process.env.MESH_INJECTOR_START === 'control-plane') return 'MESH_INJECTOR_START=control-plane';
   if (process.platform !== 'linux') return `it needs Linux, and this is ${process.platform}`;
   if (process.getuid?.() !== 0) return 'it needs root (network namespaces, containerd, the kubelet)';
+  const missing = () =>
+    Object.entries(nodeClusterRequirements())
+      .filter(([, ok]) => !ok)
+      .map(([what]) => what);
+  if (missing().length === 0) return undefined;
   execFileSync('bash', [repoPath('scripts', 'install-prerequisites.sh'), 'all'], { stdio: 'inherit' });
   ensureKubeApiserver({ build: true });
-  const missing = Object.entries(nodeClusterRequirements())
-    .filter(([, ok]) => !ok)
-    .map(([what]) => what);
-  return missing.length > 0 ? `missing ${missing.join(', ')}` : undefined;
+  const stillMissing = missing();
+  return stillMissing.length > 0 ? `missing ${stillMissing.join(', ')}` : undefined;
 }
 
 async function nodeDemo(): Promise<void> {
@@ -68,27 +71,30 @@ async function nodeDemo(): Promise<void> {
   // Until the cluster takes over its own signals (startNodeCluster), a signal just ends the start.
   const early = onTerminationSignal(async () => {});
   try {
-    cluster = await startLocalMesh((line) => say(`[node] ${line}`));
+    // The namespace is made while the node starts; the pods once the webhook serves.
+    cluster = await startLocalMesh((line) => say(`[node] ${line}`), {
+      whileNodeStarts: async (kubectl) => {
+        await must(kubectl, ['apply', '-f', '-'], JSON.stringify(demoNamespace()));
+        await waitForServiceAccount(kubectl);
+      },
+    });
     early.cancel();
     const kubectl: Kubectl = cluster.kubectl;
-    await must(kubectl, ['create', 'namespace', DEMO_NAMESPACE]);
-    await must(kubectl, ['label', 'namespace', DEMO_NAMESPACE, 'istio-injection=enabled']);
-    await waitForServiceAccount(kubectl);
-    for (const object of [
-      echoDeployment(DEMO_NAMESPACE, DEMO_IMAGE),
-      echoService(DEMO_NAMESPACE),
-      clientPod(DEMO_NAMESPACE, 'client', DEMO_IMAGE),
-    ])
-      await must(kubectl, ['apply', '-f', '-'], JSON.stringify(object));
-    await must(kubectl, ['-n', DEMO_NAMESPACE, 'rollout', 'status', 'deployment/echo', '--timeout=180s']);
-    await must(kubectl, [
-      '-n',
-      DEMO_NAMESPACE,
-      'wait',
-      '--for=condition=Ready',
-      'pod/client',
-      '--timeout=180s',
+    const demo = {
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        echoDeployment(DEMO_NAMESPACE, DEMO_IMAGE),
+        echoService(DEMO_NAMESPACE),
+        clientPod(DEMO_NAMESPACE, 'client', DEMO_IMAGE),
+      ],
+    };
+    await must(kubectl, ['apply', '-f', '-'], JSON.stringify(demo));
+    await Promise.all([
+      must(kubectl, ['-n', DEMO_NAMESPACE, 'rollout', 'status', 'deployment/echo', '--timeout=180s']),
+      must(kubectl, ['-n', DEMO_NAMESPACE, 'wait', '--for=condition=Ready', 'pod/client', '--timeout=180s']),
     ]);
+    say(`[node] demo pods Ready (${((Date.now() - startedAt) / 1000).toFixed(1)} s)`);
 
     const client = JSON.parse(
       await must(kubectl, ['-n', DEMO_NAMESPACE, 'get', 'pod', 'client', '-o', 'json']),
@@ -123,6 +129,14 @@ async function nodeDemo(): Promise<void> {
     await cluster?.stop();
     process.exit(1);
   }
+}
+
+function demoNamespace(): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: DEMO_NAMESPACE, labels: { 'istio-injection': 'enabled' } },
+  };
 }
 
 async function waitForServiceAccount(kubectl: Kubectl): Promise<void> {

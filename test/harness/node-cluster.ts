@@ -63,12 +63,20 @@ export interface NodeImage {
 export interface NodeClusterOptions {
   /** The sandbox (pause) image; it must be among `images`. */
   pauseImage: string;
-  /** Imported into the node's containerd before the kubelet starts. */
-  images: NodeImage[];
+  /**
+   * Imported into the node's containerd: the pause image before the kubelet starts, the rest while the node starts.
+   * A promise lets the images be built (or found in the cache) while the control plane starts.
+   */
+  images: NodeImage[] | Promise<NodeImage[]>;
   /** How long the apiserver, and then the node, may take to become ready. */
   readyTimeoutMs?: number;
   /** Progress lines; stderr by default. */
   log?: (line: string) => void;
+  /**
+   * Runs once the apiserver is ready, while the node starts (e.g. `kubectl apply` of what the node will run), with
+   * an admin kubectl; start resolves when it has, and fails if it fails.
+   */
+  whileNodeStarts?: (kubectl: NodeCluster['kubectl']) => Promise<void>;
 }
 
 export interface KubectlResult {
@@ -179,6 +187,9 @@ export async function startNodeCluster(options: NodeClusterOptions): Promise<Nod
     const credentials = await writePki(paths, pki, addresses, url);
     await writeNodeConfig(paths, addresses, network.name, options.pauseImage);
 
+    const images = Promise.resolve(options.images);
+    // Handled here so that a failure surfaces where it is awaited, not as an unhandled rejection meanwhile.
+    images.catch(() => {});
     const etcd = await run('etcd', binaries.etcd, toArgs(etcdFlags(paths)));
     const containerd = await run('containerd', 'containerd', ['--config', paths.containerdConfig]);
     const ctr = (args: string[]) =>
@@ -195,15 +206,18 @@ export async function startNodeCluster(options: NodeClusterOptions): Promise<Nod
       async () => (await ctr(['version'])).exitCode === 0,
       readyTimeoutMs,
     );
-    const pauseImported = containerdReady.then(() =>
-      Promise.all(options.images.filter((image) => image.name === options.pauseImage).map(importImage)),
-    );
+    const pauseImported = Promise.all([containerdReady, images]).then(async ([, list]) => {
+      const pause = list.find((image) => image.name === options.pauseImage);
+      if (!pause) throw new Error(`the pause image ${options.pauseImage} is not among the images to import`);
+      await importImage(pause);
+      progress('containerd ready, pause image imported');
+    });
     const allImported = pauseImported
-      .then(() =>
-        Promise.all(options.images.filter((image) => image.name !== options.pauseImage).map(importImage)),
-      )
-      .then(() => progress(`${options.images.length} images imported into containerd`));
-    // Handled here so that a failure surfaces where it is awaited, not as an unhandled rejection meanwhile.
+      .then(() => images)
+      .then(async (list) => {
+        await Promise.all(list.filter((image) => image.name !== options.pauseImage).map(importImage));
+        progress(`${list.length} images imported into containerd`);
+      });
     allImported.catch(() => {});
 
     const apiserver = await run(
@@ -211,11 +225,19 @@ export async function startNodeCluster(options: NodeClusterOptions): Promise<Nod
       binaries.kubeApiserver,
       toArgs(kubeApiserverFlags(addresses, pki)),
     );
+    // The kubelet starts as soon as containerd has the pause image: its own start-up (cgroups, cAdvisor, the
+    // runtime) overlaps the apiserver's, and it registers the node once the apiserver answers.
+    await pauseImported;
+    const kubelet = await run(
+      'kubelet',
+      binaries.kubelet,
+      toArgs(kubeletFlags(paths, addresses, pki, options.pauseImage)),
+    );
     await waitFor(
       apiserver,
       () => respondsOk(`${url}/readyz`, credentials.admin, credentials.ca),
       readyTimeoutMs,
-      [etcd],
+      [etcd, containerd, kubelet],
     );
     const version = await fetchVersion(url, credentials.admin, credentials.ca);
     progress(`kube-apiserver ${version} ready at ${url}`);
@@ -236,12 +258,6 @@ export async function startNodeCluster(options: NodeClusterOptions): Promise<Nod
       binaries['kube-proxy'],
       toArgs(kubeProxyFlags(kubeconfig('kube-proxy'), addresses)),
     );
-    await pauseImported;
-    const kubelet = await run(
-      'kubelet',
-      binaries.kubelet,
-      toArgs(kubeletFlags(paths, addresses, pki, options.pauseImage)),
-    );
 
     const kubectl = (args: string[], { input }: { input?: string } = {}) =>
       runCommand(
@@ -249,9 +265,16 @@ export async function startNodeCluster(options: NodeClusterOptions): Promise<Nod
         ['--kubeconfig', paths.adminKubeconfig, `--cache-dir=${join(paths.dir, 'kubectl-cache')}`, ...args],
         input,
       );
-    await waitFor(kubelet, () => nodeIsReady(kubectl), readyTimeoutMs, started);
+    const alongside = options.whileNodeStarts?.(kubectl);
+    alongside?.catch(() => {});
+    await waitFor(
+      kubelet,
+      () => nodeIsReady(url, credentials.admin, credentials.ca),
+      readyTimeoutMs,
+      started,
+    );
     progress(`node ${NODE_NAME} Ready`);
-    await allImported;
+    await Promise.all([allImported, alongside]);
 
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(paths.adminKubeconfig);
@@ -401,15 +424,15 @@ function kubeconfigYaml(url: string, ca: CertificateAuthority, user: Certificate
   });
 }
 
-async function nodeIsReady(kubectl: NodeCluster['kubectl']): Promise<boolean> {
-  const result = await kubectl([
-    'get',
-    'node',
-    NODE_NAME,
-    '-o',
-    'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
-  ]);
-  return result.exitCode === 0 && result.stdout.trim() === 'True';
+/** Asked over HTTPS in this process: a kubectl per poll would cost a process start every 250 ms. */
+async function nodeIsReady(url: string, user: CertificateAndKey, ca: string): Promise<boolean> {
+  const { status, body } = await httpsGet(`${url}/api/v1/nodes/${NODE_NAME}`, user, ca).catch(() => ({
+    status: 0,
+    body: '',
+  }));
+  if (status !== 200) return false;
+  const node = JSON.parse(body) as { status?: { conditions?: { type: string; status: string }[] } };
+  return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }
 
 /**

@@ -270,6 +270,9 @@ export function kubeletFlags(
     'read-only-port': '0',
     'healthz-bind-address': '127.0.0.1',
     'max-pods': '150',
+    // The node turns Ready at the first status after the runtime is: every second rather than every ten (with a
+    // node lease, an unchanged status is computed but not written).
+    'node-status-update-frequency': '1s',
   };
 }
 
