@@ -1,8 +1,8 @@
 /**
- * The hardening every injected pod must keep, whatever the template or profile (the project's security defaults): istio-proxy as
- * uid/gid 1337, non-root, on a read-only root filesystem, without privilege or any added capability; istio-init with
- * NET_ADMIN and NET_RAW only, every other capability dropped, no privilege escalation. Each function lists what a
- * container's securityContext lacks, so a test reads `expect(gaps).toEqual([])` and a failure names the field.
+ * The hardening every injected pod must keep, whatever the template or profile: istio-proxy as uid/gid 1337,
+ * non-root, on a read-only root filesystem, without privilege or any added capability; istio-init with NET_ADMIN and
+ * NET_RAW only, every other capability dropped, no privilege escalation. Each function lists what a container's
+ * securityContext lacks, so a test reads `expect(gaps).toEqual([])` and a failure names the field.
  */
 import type { V1SecurityContext } from '@kubernetes/client-node';
 import { PROXY_GID, PROXY_UID } from '../../common/constants.js';
