@@ -96,15 +96,16 @@ async function nodeDemo(): Promise<void> {
     ]);
     say(`[node] demo pods Ready (${((Date.now() - startedAt) / 1000).toFixed(1)} s)`);
 
-    const client = JSON.parse(
-      await must(kubectl, ['-n', DEMO_NAMESPACE, 'get', 'pod', 'client', '-o', 'json']),
-    ) as V1Pod;
+    const [wide, podsJson] = await Promise.all([
+      must(kubectl, ['-n', DEMO_NAMESPACE, 'get', 'pods', '-o', 'wide']),
+      must(kubectl, ['-n', DEMO_NAMESPACE, 'get', 'pods', '-o', 'json']),
+    ]);
+    const pods = JSON.parse(podsJson) as { items: V1Pod[] };
+    const client = pods.items.find((pod) => pod.metadata?.name === 'client');
+    if (!client) throw new Error('the client pod is missing');
     printInjected(client, 'client');
     say();
-    say(await must(kubectl, ['-n', DEMO_NAMESPACE, 'get', 'pods', '-o', 'wide']));
-    const pods = JSON.parse(await must(kubectl, ['-n', DEMO_NAMESPACE, 'get', 'pods', '-o', 'json'])) as {
-      items: V1Pod[];
-    };
+    say(wide);
     for (const pod of pods.items) {
       const init = pod.status?.initContainerStatuses?.find((status) => status.name === 'istio-init');
       const terminated = init?.state?.terminated;
@@ -151,7 +152,8 @@ async function waitForServiceAccount(kubectl: Kubectl): Promise<void> {
 async function printRequestPath(kubectl: Kubectl, pods: V1Pod[]): Promise<void> {
   const server = pods.find((pod) => pod.metadata?.labels?.app === 'echo');
   const client = pods.find((pod) => pod.metadata?.name === 'client');
-  if (!server?.metadata?.name || !client) throw new Error('the demo pods are missing');
+  const serverName = server?.metadata?.name;
+  if (!serverName || !client) throw new Error('the demo pods are missing');
   const serviceIp = (
     await must(kubectl, ['-n', DEMO_NAMESPACE, 'get', 'service', 'echo', '-o', 'jsonpath={.spec.clusterIP}'])
   ).trim();
@@ -165,16 +167,12 @@ async function printRequestPath(kubectl: Kubectl, pods: V1Pod[]): Promise<void> 
       'envoy_listener_downstream_cx_total',
       { envoy_listener_address: listener },
     );
-  const before = [
-    await counter('client', OUTBOUND_LISTENER),
-    await counter(server.metadata.name, INBOUND_LISTENER),
-  ];
+  const counters = () =>
+    Promise.all([counter('client', OUTBOUND_LISTENER), counter(serverName, INBOUND_LISTENER)]);
+  const before = await counters();
   const url = `http://${serviceIp}:${ECHO_PORT}/`;
   const answer = (await must(kubectl, curlArgs(DEMO_NAMESPACE, 'client', url))).trim();
-  const after = [
-    await counter('client', OUTBOUND_LISTENER),
-    await counter(server.metadata.name, INBOUND_LISTENER),
-  ];
+  const after = await counters();
   say();
   say(`one request, client (${client.status?.podIP}) -> curl ${url} (Service echo):`);
   say(
@@ -183,7 +181,7 @@ async function printRequestPath(kubectl: Kubectl, pods: V1Pod[]): Promise<void> 
   say(
     `  server's istio-proxy, inbound listener ${INBOUND_LISTENER}: ${before[1]} -> ${after[1]} connections`,
   );
-  say(`  the echo server (${server.status?.podIP}) answered: ${answer}   (127.0.0.6: the inbound proxy)`);
+  say(`  the echo server (${server?.status?.podIP}) answered: ${answer}   (127.0.0.6: the inbound proxy)`);
 }
 
 async function controlPlaneDemo(): Promise<void> {
