@@ -65,8 +65,7 @@ export interface NodeClusterOptions {
   pauseImage: string;
   /**
    * Imported into the node's containerd, one at a time in this order: the pause image before the kubelet starts,
-   * the rest while the node starts.
-   * A promise lets the images be built (or found in the cache) while the control plane starts.
+   * the rest while the node starts. A promise lets the images be built (or found in the cache) meanwhile.
    */
   images: NodeImage[] | Promise<NodeImage[]>;
   /** How long the apiserver, and then the node, may take to become ready. */
