@@ -6,7 +6,8 @@
  * True (the API's own timestamps have whole seconds only). Within it, istio-init's own run time comes from
  * containerd's task events (`ctr events`, nanoseconds): the init container's task start to its exit. A third kind,
  * injected with the proxy's readiness probed every second (an annotation), separates the probe's period from the
- * cost of the injected containers themselves: a v1.20 kubelet first probes readiness one period after the start.
+ * cost of the injected containers themselves (a v1.20 kubelet probes readiness at the period's ticks, or when a pod
+ * status update triggers it).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -129,7 +130,8 @@ export async function benchRealNode(report: Report, pods: number): Promise<void>
       notes: [
         `${pods} pods of each kind (after ${WARMUP_PODS} not counted), one at a time, interleaved; create to the watch ` +
           "event with Ready True. istio-init's run time is its containerd task's start to exit. The template probes " +
-          "the proxy's readiness every 15 s (as Istio), and this v1.20 kubelet first probes one period after the start.",
+          "the proxy's readiness every 15 s (as Istio); this v1.20 kubelet probes at the period's ticks, or when a " +
+          'status update triggers it.',
       ],
     });
   } finally {
