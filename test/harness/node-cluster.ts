@@ -48,6 +48,7 @@ import {
   pkiFiles,
   toArgs,
 } from './node-config.js';
+import { type ContainerdRoot, takeContainerdRoot } from './containerd-root.js';
 import { type NodeNetwork, createNodeNetwork } from './node-network.js';
 import { hasCommand, inCI, isRoot } from './requirements.js';
 import { onTerminationSignal } from './termination.js';
@@ -151,7 +152,9 @@ export async function startNodeCluster(options: NodeClusterOptions): Promise<Nod
   const readyTimeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
   const binaries = findBinaries();
 
-  const paths = nodePaths(await mkdtemp(join(tmpdir(), 'mesh-node-')));
+  const dir = await mkdtemp(join(tmpdir(), 'mesh-node-'));
+  const containerdRoot: ContainerdRoot = await takeContainerdRoot(join(dir, 'containerd', 'root'));
+  const paths = nodePaths(dir, containerdRoot.path);
   const kernelSettings = await readKernelSettings();
   const started: SupervisedProcess[] = [];
   let network: NodeNetwork | undefined;
@@ -164,10 +167,21 @@ export async function startNodeCluster(options: NodeClusterOptions): Promise<Nod
       await byName('containerd')?.stop();
       await killShims(paths);
       await unmountUnder(paths.dir);
+      // The CRI plugin mounts each sandbox's /dev/shm under the root.
+      if (containerdRoot.cached) await unmountUnder(containerdRoot.path);
       await Promise.all([...started].reverse().map((child) => child.stop()));
+      // The CRI plugin's files of the sandboxes and containers just deleted; the images stay.
+      if (containerdRoot.cached) {
+        for (const kind of ['sandboxes', 'containers'])
+          await rm(join(containerdRoot.path, 'io.containerd.grpc.v1.cri', kind), {
+            recursive: true,
+            force: true,
+          });
+      }
       await network?.remove();
       await restoreKernelSettings(kernelSettings);
       await rm(paths.dir, { recursive: true, force: true });
+      await containerdRoot.release();
     })());
   const stopOnSignal = onTerminationSignal(stop);
 
@@ -196,17 +210,23 @@ export async function startNodeCluster(options: NodeClusterOptions): Promise<Nod
       runCommand('ctr', ['--address', paths.containerdSocket, '-n', 'k8s.io', ...args]);
     // The pause image first: the kubelet needs it for every pod. The rest are imported meanwhile, side by side,
     // and are all in before start returns.
-    const importImage = async (image: NodeImage) => {
+    // An image a cached root already holds under the archive's manifest digest is not imported again.
+    const importImage = async (image: NodeImage): Promise<'imported' | 'already there'> => {
+      const [held, wanted] = await Promise.all([heldDigest(ctr, image.name), archiveDigest(image.archive)]);
+      if (held !== undefined && held === wanted) return 'already there';
       const result = await ctr(['images', 'import', image.archive]);
       if (result.exitCode !== 0)
         throw new Error(`ctr images import ${image.archive}: ${result.stderr.trim()}`);
+      return 'imported';
     };
     const containerdReady = waitFor(
       containerd,
       async () => (await ctr(['version'])).exitCode === 0,
       readyTimeoutMs,
     );
-    const pauseImported = Promise.all([containerdReady, images]).then(async ([, list]) => {
+    // A cached root keeps images only: containers a killed cluster left in it go before the kubelet starts.
+    const rootEmptied = containerdReady.then(() => removePods(paths, undefined));
+    const pauseImported = Promise.all([rootEmptied, images]).then(async ([, list]) => {
       const pause = list.find((image) => image.name === options.pauseImage);
       if (!pause) throw new Error(`the pause image ${options.pauseImage} is not among the images to import`);
       await importImage(pause);
@@ -218,10 +238,9 @@ export async function startNodeCluster(options: NodeClusterOptions): Promise<Nod
         // In the order given, one after the other: on two cores parallel imports only share the time, and the
         // first image (the webhook's, in the local mesh) is then there early instead of with the last.
         for (const image of list.filter((image) => image.name !== options.pauseImage)) {
-          await importImage(image);
-          progress(`imported ${image.name}`);
+          progress(`${await importImage(image)}: ${image.name}`);
         }
-        progress(`${list.length} images imported into containerd`);
+        progress(`${list.length} images in containerd`);
       });
     allImported.catch(() => {});
 
@@ -427,6 +446,25 @@ function kubeconfigYaml(url: string, ca: CertificateAuthority, user: Certificate
     contexts: [{ name: CONTEXT_NAME, context: { cluster: CONTEXT_NAME, user: 'user' } }],
     'current-context': CONTEXT_NAME,
   });
+}
+
+/** The manifest digest containerd holds for an image name, if any (`ctr images ls`: REF TYPE DIGEST …). */
+async function heldDigest(ctr: NodeCluster['ctr'], name: string): Promise<string | undefined> {
+  const listed = await ctr(['images', 'ls']);
+  if (listed.exitCode !== 0) return undefined;
+  const row = listed.stdout
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .find((columns) => columns[0] === name);
+  return row?.[2];
+}
+
+/** The digest of the one manifest in an OCI archive's index.json, which names the image. */
+export async function archiveDigest(archive: string): Promise<string | undefined> {
+  const index = await execa('tar', ['-xOf', archive, 'index.json'], { reject: false });
+  if (index.exitCode !== 0) return undefined;
+  const parsed = JSON.parse(index.stdout) as { manifests?: { digest?: string }[] };
+  return parsed.manifests?.length === 1 ? parsed.manifests[0]?.digest : undefined;
 }
 
 /** Asked over HTTPS in this process: a kubectl per poll would cost a process start every 250 ms. */
