@@ -75,6 +75,9 @@ await section('2', () => benchMicro(report, settings.microTimeMs));
 await section('4', () => benchInitProgram(report, settings.initRepetitions));
 await section('5', () => benchEndToEnd(report, settings.creates));
 await section('6', () => benchTlsHandshakes(report, settings.handshakes));
+await section('7', async () =>
+  (await import('./real-node.js')).benchRealNode(report, Math.round(numberFromEnv('BENCH_NODE_PODS', 10))),
+);
 
 const seconds = Number(process.hrtime.bigint() - started) / 1e9;
 report.details.errors = errors;

@@ -55,12 +55,15 @@ function nodeUnavailable(): string | undefined {
   if (process.env.MESH_INJECTOR_START === 'control-plane') return 'MESH_INJECTOR_START=control-plane';
   if (process.platform !== 'linux') return `it needs Linux, and this is ${process.platform}`;
   if (process.getuid?.() !== 0) return 'it needs root (network namespaces, containerd, the kubelet)';
+  const missing = () =>
+    Object.entries(nodeClusterRequirements())
+      .filter(([, ok]) => !ok)
+      .map(([what]) => what);
+  if (missing().length === 0) return undefined;
   execFileSync('bash', [repoPath('scripts', 'install-prerequisites.sh'), 'all'], { stdio: 'inherit' });
   ensureKubeApiserver({ build: true });
-  const missing = Object.entries(nodeClusterRequirements())
-    .filter(([, ok]) => !ok)
-    .map(([what]) => what);
-  return missing.length > 0 ? `missing ${missing.join(', ')}` : undefined;
+  const stillMissing = missing();
+  return stillMissing.length > 0 ? `missing ${stillMissing.join(', ')}` : undefined;
 }
 
 async function nodeDemo(): Promise<void> {
@@ -68,37 +71,41 @@ async function nodeDemo(): Promise<void> {
   // Until the cluster takes over its own signals (startNodeCluster), a signal just ends the start.
   const early = onTerminationSignal(async () => {});
   try {
-    cluster = await startLocalMesh((line) => say(`[node] ${line}`));
+    // The namespace is made while the node starts; the pods once the webhook serves.
+    cluster = await startLocalMesh((line) => say(`[node] ${line}`), {
+      whileNodeStarts: async (kubectl) => {
+        await must(kubectl, ['apply', '-f', '-'], JSON.stringify(demoNamespace()));
+        await waitForServiceAccount(kubectl);
+      },
+    });
     early.cancel();
     const kubectl: Kubectl = cluster.kubectl;
-    await must(kubectl, ['create', 'namespace', DEMO_NAMESPACE]);
-    await must(kubectl, ['label', 'namespace', DEMO_NAMESPACE, 'istio-injection=enabled']);
-    await waitForServiceAccount(kubectl);
-    for (const object of [
-      echoDeployment(DEMO_NAMESPACE, DEMO_IMAGE),
-      echoService(DEMO_NAMESPACE),
-      clientPod(DEMO_NAMESPACE, 'client', DEMO_IMAGE),
-    ])
-      await must(kubectl, ['apply', '-f', '-'], JSON.stringify(object));
-    await must(kubectl, ['-n', DEMO_NAMESPACE, 'rollout', 'status', 'deployment/echo', '--timeout=180s']);
-    await must(kubectl, [
-      '-n',
-      DEMO_NAMESPACE,
-      'wait',
-      '--for=condition=Ready',
-      'pod/client',
-      '--timeout=180s',
+    const demo = {
+      apiVersion: 'v1',
+      kind: 'List',
+      items: [
+        echoDeployment(DEMO_NAMESPACE, DEMO_IMAGE),
+        echoService(DEMO_NAMESPACE),
+        clientPod(DEMO_NAMESPACE, 'client', DEMO_IMAGE),
+      ],
+    };
+    await must(kubectl, ['apply', '-f', '-'], JSON.stringify(demo));
+    await Promise.all([
+      must(kubectl, ['-n', DEMO_NAMESPACE, 'rollout', 'status', 'deployment/echo', '--timeout=180s']),
+      must(kubectl, ['-n', DEMO_NAMESPACE, 'wait', '--for=condition=Ready', 'pod/client', '--timeout=180s']),
     ]);
+    say(`[node] demo pods Ready (${((Date.now() - startedAt) / 1000).toFixed(1)} s)`);
 
-    const client = JSON.parse(
-      await must(kubectl, ['-n', DEMO_NAMESPACE, 'get', 'pod', 'client', '-o', 'json']),
-    ) as V1Pod;
+    const [wide, podsJson] = await Promise.all([
+      must(kubectl, ['-n', DEMO_NAMESPACE, 'get', 'pods', '-o', 'wide']),
+      must(kubectl, ['-n', DEMO_NAMESPACE, 'get', 'pods', '-o', 'json']),
+    ]);
+    const pods = JSON.parse(podsJson) as { items: V1Pod[] };
+    const client = pods.items.find((pod) => pod.metadata?.name === 'client');
+    if (!client) throw new Error('the client pod is missing');
     printInjected(client, 'client');
     say();
-    say(await must(kubectl, ['-n', DEMO_NAMESPACE, 'get', 'pods', '-o', 'wide']));
-    const pods = JSON.parse(await must(kubectl, ['-n', DEMO_NAMESPACE, 'get', 'pods', '-o', 'json'])) as {
-      items: V1Pod[];
-    };
+    say(wide);
     for (const pod of pods.items) {
       const init = pod.status?.initContainerStatuses?.find((status) => status.name === 'istio-init');
       const terminated = init?.state?.terminated;
@@ -125,6 +132,14 @@ async function nodeDemo(): Promise<void> {
   }
 }
 
+function demoNamespace(): object {
+  return {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: { name: DEMO_NAMESPACE, labels: { 'istio-injection': 'enabled' } },
+  };
+}
+
 async function waitForServiceAccount(kubectl: Kubectl): Promise<void> {
   for (let attempt = 0; attempt < 120; attempt++) {
     if ((await kubectl(['-n', DEMO_NAMESPACE, 'get', 'serviceaccount', 'default'])).exitCode === 0) return;
@@ -137,7 +152,8 @@ async function waitForServiceAccount(kubectl: Kubectl): Promise<void> {
 async function printRequestPath(kubectl: Kubectl, pods: V1Pod[]): Promise<void> {
   const server = pods.find((pod) => pod.metadata?.labels?.app === 'echo');
   const client = pods.find((pod) => pod.metadata?.name === 'client');
-  if (!server?.metadata?.name || !client) throw new Error('the demo pods are missing');
+  const serverName = server?.metadata?.name;
+  if (!serverName || !client) throw new Error('the demo pods are missing');
   const serviceIp = (
     await must(kubectl, ['-n', DEMO_NAMESPACE, 'get', 'service', 'echo', '-o', 'jsonpath={.spec.clusterIP}'])
   ).trim();
@@ -151,16 +167,12 @@ async function printRequestPath(kubectl: Kubectl, pods: V1Pod[]): Promise<void> 
       'envoy_listener_downstream_cx_total',
       { envoy_listener_address: listener },
     );
-  const before = [
-    await counter('client', OUTBOUND_LISTENER),
-    await counter(server.metadata.name, INBOUND_LISTENER),
-  ];
+  const counters = () =>
+    Promise.all([counter('client', OUTBOUND_LISTENER), counter(serverName, INBOUND_LISTENER)]);
+  const before = await counters();
   const url = `http://${serviceIp}:${ECHO_PORT}/`;
   const answer = (await must(kubectl, curlArgs(DEMO_NAMESPACE, 'client', url))).trim();
-  const after = [
-    await counter('client', OUTBOUND_LISTENER),
-    await counter(server.metadata.name, INBOUND_LISTENER),
-  ];
+  const after = await counters();
   say();
   say(`one request, client (${client.status?.podIP}) -> curl ${url} (Service echo):`);
   say(
@@ -169,7 +181,7 @@ async function printRequestPath(kubectl: Kubectl, pods: V1Pod[]): Promise<void> 
   say(
     `  server's istio-proxy, inbound listener ${INBOUND_LISTENER}: ${before[1]} -> ${after[1]} connections`,
   );
-  say(`  the echo server (${server.status?.podIP}) answered: ${answer}   (127.0.0.6: the inbound proxy)`);
+  say(`  the echo server (${server?.status?.podIP}) answered: ${answer}   (127.0.0.6: the inbound proxy)`);
 }
 
 async function controlPlaneDemo(): Promise<void> {

@@ -81,27 +81,24 @@ kind load docker-image --name "$cluster" "$webhook_image" "$init_image" "$demo_i
 kubectl version
 
 say "install manifests/ with the images just built (kubectl apply -k)"
-# The webhook image through kustomize's images; the init image through the injector's values.yaml, which reaches
-# pods through the ConfigMap, not a pod spec. Everything else, Envoy included, is manifests/ as it is.
+# The webhook image, and the init image it injects, through kustomize's images: (the Deployment's image and its
+# MESH_INJECTOR_INIT_IMAGE, manifests/kustomizeconfig.yaml). Everything else, Envoy included, is manifests/ as it is.
 webhook_repository="$(sed -n 's/^ *image: *\([^:]*\):.*/\1/p' manifests/deployment.yaml | head -n 1)"
+init_repository="$(sed -n '/name: MESH_INJECTOR_INIT_IMAGE/{n;s/^ *value: *\([^:]*\):.*/\1/p;}' manifests/deployment.yaml)"
 [ -n "$webhook_repository" ] || fail "no image found in manifests/deployment.yaml"
+[ -n "$init_repository" ] || fail "no MESH_INJECTOR_INIT_IMAGE found in manifests/deployment.yaml"
 mkdir "$work/overlay"
-sed "s#^  init: .*#  init: $init_image#" manifests/config/values.yaml > "$work/overlay/values.yaml"
-grep -q "^  init: $init_image\$" "$work/overlay/values.yaml" ||
-  fail "could not set images.init in values.yaml (its layout changed?)"
 cat > "$work/overlay/kustomization.yaml" << EOF
 apiVersion: kustomize.config.k8s.io/v1beta1
 kind: Kustomization
-resources: [$PWD/manifests]
+resources: [$(realpath --relative-to="$work/overlay" manifests)]
 images:
   - name: $webhook_repository
     newName: ${webhook_image%:*}
     newTag: ${webhook_image##*:}
-configMapGenerator:
-  - name: mesh-injector-config
-    namespace: mesh-injector
-    behavior: merge
-    files: [values.yaml]
+  - name: $init_repository
+    newName: ${init_image%:*}
+    newTag: ${init_image##*:}
 EOF
 kubectl apply -k "$work/overlay"
 kubectl -n mesh-injector rollout status deployment/mesh-injector --timeout=180s

@@ -13,12 +13,11 @@ import {
   INBOUND_PASSTHROUGH_SOURCE_IPV4,
   INBOUND_PASSTHROUGH_SOURCE_IPV6,
   PORTS,
-  PROXY_GID,
-  PROXY_UID,
 } from '../common/constants.js';
 import { CONFIG_FILES, parseConfig, readConfigFiles, type InjectorConfig } from '../webhook/config.js';
 import { injectPod } from '../webhook/inject.js';
 import { SHIPPED_CONFIG_DIR, typicalPod } from './fixtures/pods.js';
+import { PROXY_HARDENING, proxyHardeningGaps } from './harness/sidecar-hardening.js';
 
 // The subset of Envoy's v3 bootstrap that this file reads.
 interface SocketAddress {
@@ -299,13 +298,10 @@ describe('the bootstrap in an injected pod', () => {
 
       it('runs the proxy as 1337:1337, non-root, read-only, with no privilege and no capability', () => {
         const proxy = injectedProxy(nativeSidecars);
+        expect(proxyHardeningGaps(proxy.securityContext)).toEqual([]);
+        // Nothing beyond the hardening and the runtime's default seccomp profile.
         expect(proxy.securityContext).toEqual({
-          runAsUser: PROXY_UID,
-          runAsGroup: PROXY_GID,
-          runAsNonRoot: true,
-          readOnlyRootFilesystem: true,
-          allowPrivilegeEscalation: false,
-          privileged: false,
+          ...PROXY_HARDENING,
           capabilities: { drop: ['ALL'] },
           seccompProfile: { type: 'RuntimeDefault' },
         });

@@ -26,6 +26,7 @@ describe.skipIf(missing.length > 0)('a one-node cluster in a network namespace',
       dir: cluster.paths.dir,
       netnsName: cluster.network.name,
       hostVeth: cluster.network.hostVeth,
+      containerdRoot: cluster.paths.containerdRoot,
     };
     const { kubectl } = cluster;
 

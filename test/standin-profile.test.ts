@@ -1,19 +1,25 @@
 /**
  * The stand-in profile (manifests/profiles/standin): the sidecar template swap that runs the stand-in proxy image
- * in Envoy's place with no code change. Injected through the webhook's own code, its pods differ from the shipped
- * configuration's only in the proxy's image, command and arguments: the same init container, probes, hardening and
- * volumes.
+ * in Envoy's place with no code change. A kustomize Component merges its template.yaml into the shipped ConfigMap;
+ * the images come from the Deployment's environment, as on any install. Injected through the webhook's own code,
+ * its pods differ from the shipped configuration's only in the proxy's image, command and arguments: the same init
+ * container, probes, hardening and volumes.
  */
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CONTAINER_NAMES, PORTS, PROXY_GID, PROXY_UID } from '../common/constants.js';
-import { loadConfig, type InjectorConfig } from '../webhook/config.js';
+import { CONTAINER_NAMES, PORTS } from '../common/constants.js';
+import { CONFIG_FILES, loadConfig, readConfigFiles, type InjectorConfig } from '../webhook/config.js';
 import { injectPod } from '../webhook/inject.js';
+import { findKubectl } from './harness/binaries.js';
 import { IMAGES } from './harness/images.js';
+import { findObject, renderKustomization } from './harness/manifests.js';
 import { repoPath } from './harness/repo.js';
+import { missingRequirements } from './harness/requirements.js';
+import { proxyHardeningGaps } from './harness/sidecar-hardening.js';
+import { STANDIN_PROFILE_DIR, loadStandinConfig } from './harness/standin-profile.js';
 import { SHIPPED_CONFIG_DIR } from './harness/webhook-process.js';
-
-const STANDIN_CONFIG_DIR = repoPath('manifests', 'profiles', 'standin');
 
 const POD: V1Pod = {
   apiVersion: 'v1',
@@ -62,12 +68,14 @@ let standin: InjectorConfig;
 let shipped: InjectorConfig;
 
 beforeAll(async () => {
-  [standin, shipped] = await Promise.all([loadConfig(STANDIN_CONFIG_DIR), loadConfig(SHIPPED_CONFIG_DIR)]);
+  [standin, shipped] = await Promise.all([loadStandinConfig(), loadConfig(SHIPPED_CONFIG_DIR)]);
 });
 
 describe('the stand-in profile', () => {
-  it('loads as an injector configuration (the webhook validates it with a trial injection)', () => {
-    expect(standin.proxyBootstrap).toBeNull();
+  it('loads as an injector configuration of its own (the webhook validates it with a trial injection)', async () => {
+    const alone = await loadConfig(STANDIN_PROFILE_DIR);
+    expect(alone.proxyBootstrap).toBeNull();
+    expect(alone.template).toEqual(standin.template);
   });
 
   it.each([false, true])(
@@ -96,17 +104,7 @@ describe('the stand-in profile', () => {
   it.each([false, true])(
     "keeps the proxy's hardening: uid 1337, non-root, read-only root, no added capabilities (native sidecars: %s)",
     (nativeSidecars) => {
-      const context = proxyOf(inject(standin, nativeSidecars)).securityContext;
-      expect(context).toMatchObject({
-        runAsUser: PROXY_UID,
-        runAsGroup: PROXY_GID,
-        runAsNonRoot: true,
-        readOnlyRootFilesystem: true,
-        allowPrivilegeEscalation: false,
-        privileged: false,
-        capabilities: { drop: ['ALL'] },
-      });
-      expect(context?.capabilities?.add).toBeUndefined();
+      expect(proxyHardeningGaps(proxyOf(inject(standin, nativeSidecars)).securityContext)).toEqual([]);
     },
   );
 
@@ -115,7 +113,7 @@ describe('the stand-in profile', () => {
     (nativeSidecars) => {
       const local = withoutProxyProgram(inject(standin, nativeSidecars));
       const reference = withoutProxyProgram(inject(shipped, nativeSidecars));
-      // The init image differs by design (values.yaml); everything else must not.
+      // The init image differs by design (the local one); everything else must not.
       for (const pod of [local, reference]) {
         for (const init of pod.spec?.initContainers ?? []) {
           if (init.name === CONTAINER_NAMES.init) delete init.image;
@@ -124,4 +122,23 @@ describe('the stand-in profile', () => {
       expect(local).toEqual(reference);
     },
   );
+});
+
+const missingKubectl = missingRequirements(
+  { kubectl: findKubectl() !== undefined },
+  'kustomize the e2e overlay',
+);
+
+describe.skipIf(missingKubectl.length > 0)('the stand-in profile as a kustomize Component', () => {
+  it("renders with plain `kubectl kustomize` (no load-restrictor flag): the shipped ConfigMap with the profile's template", async () => {
+    const objects = renderKustomization(repoPath('test', 'e2e', 'overlay'));
+    const data = findObject(objects, 'ConfigMap', 'mesh-injector-config').data as Record<string, string>;
+    const [shippedFiles, profileTemplate] = await Promise.all([
+      readConfigFiles(SHIPPED_CONFIG_DIR),
+      readFile(join(STANDIN_PROFILE_DIR, CONFIG_FILES.template), 'utf8'),
+    ]);
+    expect(data['template.yaml']).toBe(profileTemplate);
+    expect(data['values.yaml']).toBe(shippedFiles.valuesText);
+    expect(data['envoy.yaml']).toBe(shippedFiles.proxyBootstrap);
+  });
 });

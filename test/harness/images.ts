@@ -9,7 +9,7 @@
  *                   the script's last lines when a build fails. Needs root, buildah, debootstrap and gcc
  *                   (scripts/install-prerequisites.sh); concurrent calls, also from other processes, build once.
  *   imageKeys()     each image's cache key, without building (no root needed).
- *   IMAGES          the names, for pod specs and the sidecar values (manifests/profiles/standin/values.yaml).
+ *   IMAGES          the names, for pod specs and the images the webhook injects (test/e2e/overlay's images:).
  *   buildah(args)   runs buildah on the script's own image storage (never the machine's default storage).
  *   mountImage(archive)  the root filesystem of an archive's image, for tests that run its programs.
  */

@@ -15,6 +15,8 @@ export interface ClusterTraces {
   dir: string;
   netnsName: string;
   hostVeth: string;
+  /** A containerd root kept between clusters (test/harness/containerd-root.ts): no mount may stay under it. */
+  containerdRoot?: string;
 }
 
 /** Everything of one cluster still present; empty when it is all gone. */
@@ -25,6 +27,8 @@ export async function leftovers(traces: ClusterTraces, sharedBefore: Set<string>
   for (const pid of await pidsWithArgument(traces.netnsName))
     found.push(`process ${pid}: ${await commandLine(pid)}`);
   for (const mountPoint of await mountsUnder(traces.dir)) found.push(`mount ${mountPoint}`);
+  if (traces.containerdRoot !== undefined && traces.containerdRoot !== traces.dir)
+    for (const mountPoint of await mountsUnder(traces.containerdRoot)) found.push(`mount ${mountPoint}`);
   const netns = await execa('ip', ['netns', 'list'], { reject: false });
   if (netns.stdout.includes(traces.netnsName)) found.push(`network namespace ${traces.netnsName}`);
   const veth = await execa('ip', ['link', 'show', traces.hostVeth], { reject: false });

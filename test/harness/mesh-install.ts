@@ -23,11 +23,18 @@ export async function installMesh(
   overlay = LOCAL_OVERLAY,
   log: (line: string) => void = () => {},
 ): Promise<void> {
-  // `apply -k`, with the overlay allowed to read the stand-in profile outside its folder (LOCAL_OVERLAY's comment).
-  const rendered = await must(kubectl, ['kustomize', '--load-restrictor=LoadRestrictionsNone', overlay]);
-  await must(kubectl, ['apply', '-f', '-'], rendered);
-  log(`applied ${overlay}`);
+  await applyMesh(kubectl, overlay, log);
   await waitForMesh(kubectl, log);
+}
+
+/** `kubectl apply -k` of the overlay; it needs only the apiserver, so it can run while the node starts. */
+export async function applyMesh(
+  kubectl: Kubectl,
+  overlay = LOCAL_OVERLAY,
+  log: (line: string) => void = () => {},
+): Promise<void> {
+  await must(kubectl, ['apply', '-k', overlay]);
+  log(`applied ${overlay}`);
 }
 
 /** The Deployment rolled out and the caBundle filled in, wherever mesh-injector was installed from. */

@@ -48,6 +48,7 @@ import {
   pkiFiles,
   toArgs,
 } from './node-config.js';
+import { type ContainerdRoot, takeContainerdRoot } from './containerd-root.js';
 import { type NodeNetwork, createNodeNetwork } from './node-network.js';
 import { hasCommand, inCI, isRoot } from './requirements.js';
 import { onTerminationSignal } from './termination.js';
@@ -63,12 +64,20 @@ export interface NodeImage {
 export interface NodeClusterOptions {
   /** The sandbox (pause) image; it must be among `images`. */
   pauseImage: string;
-  /** Imported into the node's containerd before the kubelet starts. */
-  images: NodeImage[];
+  /**
+   * Imported into the node's containerd, one at a time in this order: the pause image before the kubelet starts,
+   * the rest while the node starts. A promise lets the images be built (or found in the cache) meanwhile.
+   */
+  images: NodeImage[] | Promise<NodeImage[]>;
   /** How long the apiserver, and then the node, may take to become ready. */
   readyTimeoutMs?: number;
   /** Progress lines; stderr by default. */
   log?: (line: string) => void;
+  /**
+   * Runs once the apiserver is ready, while the node starts (e.g. `kubectl apply` of what the node will run), with
+   * an admin kubectl; start resolves when it has, and fails if it fails.
+   */
+  whileNodeStarts?: (kubectl: NodeCluster['kubectl']) => Promise<void>;
 }
 
 export interface KubectlResult {
@@ -143,7 +152,9 @@ export async function startNodeCluster(options: NodeClusterOptions): Promise<Nod
   const readyTimeoutMs = options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS;
   const binaries = findBinaries();
 
-  const paths = nodePaths(await mkdtemp(join(tmpdir(), 'mesh-node-')));
+  const dir = await mkdtemp(join(tmpdir(), 'mesh-node-'));
+  const containerdRoot: ContainerdRoot = await takeContainerdRoot(join(dir, 'containerd', 'root'));
+  const paths = nodePaths(dir, containerdRoot.path);
   const kernelSettings = await readKernelSettings();
   const started: SupervisedProcess[] = [];
   let network: NodeNetwork | undefined;
@@ -156,10 +167,21 @@ export async function startNodeCluster(options: NodeClusterOptions): Promise<Nod
       await byName('containerd')?.stop();
       await killShims(paths);
       await unmountUnder(paths.dir);
+      // The CRI plugin mounts each sandbox's /dev/shm under the root.
+      if (containerdRoot.cached) await unmountUnder(containerdRoot.path);
       await Promise.all([...started].reverse().map((child) => child.stop()));
+      // The CRI plugin's files of the sandboxes and containers just deleted; the images stay.
+      if (containerdRoot.cached) {
+        for (const kind of ['sandboxes', 'containers'])
+          await rm(join(containerdRoot.path, 'io.containerd.grpc.v1.cri', kind), {
+            recursive: true,
+            force: true,
+          });
+      }
       await network?.remove();
       await restoreKernelSettings(kernelSettings);
       await rm(paths.dir, { recursive: true, force: true });
+      await containerdRoot.release();
     })());
   const stopOnSignal = onTerminationSignal(stop);
 
@@ -179,31 +201,47 @@ export async function startNodeCluster(options: NodeClusterOptions): Promise<Nod
     const credentials = await writePki(paths, pki, addresses, url);
     await writeNodeConfig(paths, addresses, network.name, options.pauseImage);
 
+    const images = Promise.resolve(options.images);
+    // Handled here so that a failure surfaces where it is awaited, not as an unhandled rejection meanwhile.
+    images.catch(() => {});
     const etcd = await run('etcd', binaries.etcd, toArgs(etcdFlags(paths)));
     const containerd = await run('containerd', 'containerd', ['--config', paths.containerdConfig]);
     const ctr = (args: string[]) =>
       runCommand('ctr', ['--address', paths.containerdSocket, '-n', 'k8s.io', ...args]);
     // The pause image first: the kubelet needs it for every pod. The rest are imported meanwhile, side by side,
     // and are all in before start returns.
-    const importImage = async (image: NodeImage) => {
+    // An image a cached root already holds under the archive's manifest digest is not imported again.
+    const importImage = async (image: NodeImage): Promise<'imported' | 'already there'> => {
+      const [held, wanted] = await Promise.all([heldDigest(ctr, image.name), archiveDigest(image.archive)]);
+      if (held !== undefined && held === wanted) return 'already there';
       const result = await ctr(['images', 'import', image.archive]);
       if (result.exitCode !== 0)
         throw new Error(`ctr images import ${image.archive}: ${result.stderr.trim()}`);
+      return 'imported';
     };
     const containerdReady = waitFor(
       containerd,
       async () => (await ctr(['version'])).exitCode === 0,
       readyTimeoutMs,
     );
-    const pauseImported = containerdReady.then(() =>
-      Promise.all(options.images.filter((image) => image.name === options.pauseImage).map(importImage)),
-    );
+    // A cached root keeps images only: containers a killed cluster left in it go before the kubelet starts.
+    const rootEmptied = containerdReady.then(() => removePods(paths, undefined));
+    const pauseImported = Promise.all([rootEmptied, images]).then(async ([, list]) => {
+      const pause = list.find((image) => image.name === options.pauseImage);
+      if (!pause) throw new Error(`the pause image ${options.pauseImage} is not among the images to import`);
+      await importImage(pause);
+      progress('containerd ready, pause image imported');
+    });
     const allImported = pauseImported
-      .then(() =>
-        Promise.all(options.images.filter((image) => image.name !== options.pauseImage).map(importImage)),
-      )
-      .then(() => progress(`${options.images.length} images imported into containerd`));
-    // Handled here so that a failure surfaces where it is awaited, not as an unhandled rejection meanwhile.
+      .then(() => images)
+      .then(async (list) => {
+        // In the order given, one after the other: on two cores parallel imports only share the time, and the
+        // first image (the webhook's, in the local mesh) is then there early instead of with the last.
+        for (const image of list.filter((image) => image.name !== options.pauseImage)) {
+          progress(`${await importImage(image)}: ${image.name}`);
+        }
+        progress(`${list.length} images in containerd`);
+      });
     allImported.catch(() => {});
 
     const apiserver = await run(
@@ -211,11 +249,19 @@ export async function startNodeCluster(options: NodeClusterOptions): Promise<Nod
       binaries.kubeApiserver,
       toArgs(kubeApiserverFlags(addresses, pki)),
     );
+    // The kubelet starts as soon as containerd has the pause image: its own start-up (cgroups, cAdvisor, the
+    // runtime) overlaps the apiserver's, and it registers the node once the apiserver answers.
+    await pauseImported;
+    const kubelet = await run(
+      'kubelet',
+      binaries.kubelet,
+      toArgs(kubeletFlags(paths, addresses, pki, options.pauseImage)),
+    );
     await waitFor(
       apiserver,
       () => respondsOk(`${url}/readyz`, credentials.admin, credentials.ca),
       readyTimeoutMs,
-      [etcd],
+      [etcd, containerd, kubelet],
     );
     const version = await fetchVersion(url, credentials.admin, credentials.ca);
     progress(`kube-apiserver ${version} ready at ${url}`);
@@ -236,12 +282,6 @@ export async function startNodeCluster(options: NodeClusterOptions): Promise<Nod
       binaries['kube-proxy'],
       toArgs(kubeProxyFlags(kubeconfig('kube-proxy'), addresses)),
     );
-    await pauseImported;
-    const kubelet = await run(
-      'kubelet',
-      binaries.kubelet,
-      toArgs(kubeletFlags(paths, addresses, pki, options.pauseImage)),
-    );
 
     const kubectl = (args: string[], { input }: { input?: string } = {}) =>
       runCommand(
@@ -249,9 +289,16 @@ export async function startNodeCluster(options: NodeClusterOptions): Promise<Nod
         ['--kubeconfig', paths.adminKubeconfig, `--cache-dir=${join(paths.dir, 'kubectl-cache')}`, ...args],
         input,
       );
-    await waitFor(kubelet, () => nodeIsReady(kubectl), readyTimeoutMs, started);
+    const alongside = options.whileNodeStarts?.(kubectl);
+    alongside?.catch(() => {});
+    await waitFor(
+      kubelet,
+      () => nodeIsReady(url, credentials.admin, credentials.ca),
+      readyTimeoutMs,
+      started,
+    );
     progress(`node ${NODE_NAME} Ready`);
-    await allImported;
+    await Promise.all([allImported, alongside]);
 
     const kubeConfig = new KubeConfig();
     kubeConfig.loadFromFile(paths.adminKubeconfig);
@@ -401,15 +448,34 @@ function kubeconfigYaml(url: string, ca: CertificateAuthority, user: Certificate
   });
 }
 
-async function nodeIsReady(kubectl: NodeCluster['kubectl']): Promise<boolean> {
-  const result = await kubectl([
-    'get',
-    'node',
-    NODE_NAME,
-    '-o',
-    'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
-  ]);
-  return result.exitCode === 0 && result.stdout.trim() === 'True';
+/** The manifest digest containerd holds for an image name, if any (`ctr images ls`: REF TYPE DIGEST …). */
+async function heldDigest(ctr: NodeCluster['ctr'], name: string): Promise<string | undefined> {
+  const listed = await ctr(['images', 'ls']);
+  if (listed.exitCode !== 0) return undefined;
+  const row = listed.stdout
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/))
+    .find((columns) => columns[0] === name);
+  return row?.[2];
+}
+
+/** The digest of the one manifest in an OCI archive's index.json, which names the image. */
+export async function archiveDigest(archive: string): Promise<string | undefined> {
+  const index = await execa('tar', ['-xOf', archive, 'index.json'], { reject: false });
+  if (index.exitCode !== 0) return undefined;
+  const parsed = JSON.parse(index.stdout) as { manifests?: { digest?: string }[] };
+  return parsed.manifests?.length === 1 ? parsed.manifests[0]?.digest : undefined;
+}
+
+/** Asked over HTTPS in this process: a kubectl per poll would cost a process start every 250 ms. */
+async function nodeIsReady(url: string, user: CertificateAndKey, ca: string): Promise<boolean> {
+  const { status, body } = await httpsGet(`${url}/api/v1/nodes/${NODE_NAME}`, user, ca).catch(() => ({
+    status: 0,
+    body: '',
+  }));
+  if (status !== 200) return false;
+  const node = JSON.parse(body) as { status?: { conditions?: { type: string; status: string }[] } };
+  return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
 }
 
 /**

@@ -56,14 +56,15 @@ export interface NodePaths {
   adminKubeconfig: string;
 }
 
-export function nodePaths(dir: string): NodePaths {
+/** `containerdRoot`: a root kept between clusters (test/harness/containerd-root.ts); else one under `dir`. */
+export function nodePaths(dir: string, containerdRoot?: string): NodePaths {
   const containerd = join(dir, 'containerd');
   return {
     dir,
     pki: join(dir, 'pki'),
     etcdData: join(dir, 'etcd'),
     containerdConfig: join(containerd, 'config.toml'),
-    containerdRoot: join(containerd, 'root'),
+    containerdRoot: containerdRoot ?? join(containerd, 'root'),
     containerdState: join(containerd, 'state'),
     // A unix socket path may hold 107 bytes: keep it short and directly under the temporary directory.
     containerdSocket: join(dir, 'containerd.sock'),
@@ -270,6 +271,9 @@ export function kubeletFlags(
     'read-only-port': '0',
     'healthz-bind-address': '127.0.0.1',
     'max-pods': '150',
+    // The node turns Ready at the first status after the runtime is: every second rather than every ten (with a
+    // node lease, an unchanged status is computed but not written).
+    'node-status-update-frequency': '1s',
   };
 }
 
