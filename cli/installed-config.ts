@@ -2,7 +2,7 @@
  * The injector configuration installed in a cluster, as the webhook there uses it: the files of the ConfigMap
  * mesh-injector-config and the images the webhook Deployment's environment sets over values.yaml.
  */
-import { AppsV1Api, CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { IMAGE_ENV } from '../common/constants.js';
 import { CONFIG_FILES, ConfigError, configFilesFromData, type ConfigFiles } from '../webhook/config.js';
 import type { ImageOverrides } from '../webhook/image-overrides.js';
@@ -30,6 +30,8 @@ export async function readInstalledConfig(
   names: InstalledConfigNames,
   timeoutMs = 5_000,
 ): Promise<InstalledConfig> {
+  // Loaded here, not at the top: `mesh-injector serve` imports this module's names, and client-node is large.
+  const { AppsV1Api, CoreV1Api } = await import('@kubernetes/client-node');
   const { namespace } = names;
   const configMap = await withTimeout(
     kubeConfig.makeApiClient(CoreV1Api).readNamespacedConfigMap({ name: names.configMap, namespace }),

@@ -2,16 +2,16 @@
  * `mesh-injector serve`: the webhook process. Wires configuration, metrics, TLS and the server together, and
  * shuts down gracefully: on SIGTERM readiness fails first, then in-flight requests finish, then it exits.
  */
+import { existsSync } from 'node:fs';
 import type { Server as HttpsServer } from 'node:https';
 import type { Logger } from 'pino';
 import { ConfigStore } from '../webhook/config-store.js';
 import type { CertificateManager } from '../webhook/certificate-manager.js';
-import { fetchServerVersion, kubernetesCertificateApi, loadKubeConfig } from '../webhook/cluster.js';
 import type { InjectorConfig } from '../webhook/config.js';
 import { withImageOverrides, type ImageOverrides } from '../webhook/image-overrides.js';
 import { createMetrics } from '../webhook/metrics.js';
 import { buildMonitoringServer } from '../webhook/monitoring-server.js';
-import { createLogger } from '../webhook/logging.js';
+import { createLogger, flushLogs } from '../webhook/logging.js';
 import { supportsNativeSidecars, type ServerVersion } from '../webhook/native-sidecars.js';
 import { buildServer } from '../webhook/server.js';
 import { TlsReloader } from '../webhook/tls-reloader.js';
@@ -136,6 +136,8 @@ export async function serve(
         await app.close();
         await monitoring?.close();
         log.info('shut down');
+        // The caller exits next; lines still being written would be lost.
+        await flushLogs(log);
       })()),
   };
 }
@@ -152,9 +154,14 @@ async function startCertificateManager(
   log: Logger,
 ): Promise<CertificateManager> {
   // Loaded only on this path: @peculiar/x509 adds about 20 MiB to the process.
-  const [{ CertificateManager }, { DEFAULT_POLICY, serviceDnsNames }] = await Promise.all([
+  const [
+    { CertificateManager },
+    { DEFAULT_POLICY, serviceDnsNames },
+    { kubernetesCertificateApi, loadKubeConfig },
+  ] = await Promise.all([
     import('../webhook/certificate-manager.js'),
     import('../webhook/certificate-plan.js'),
+    import('../webhook/cluster.js'),
   ]);
   const manager = new CertificateManager({
     api: kubernetesCertificateApi(loadKubeConfig(options.kubeconfig), names),
@@ -185,6 +192,9 @@ async function apiserverVersion(
   log: Logger,
 ): Promise<ServerVersion | undefined> {
   try {
+    // @kubernetes/client-node (about 75 MiB of RSS) is loaded only when there is a cluster to ask.
+    if (kubeconfig && !existsSync(kubeconfig)) throw new Error(`no kubeconfig at ${kubeconfig}`);
+    const { fetchServerVersion, loadKubeConfig } = await import('../webhook/cluster.js');
     const version = await withTimeout(fetchServerVersion(loadKubeConfig(kubeconfig)), 5_000);
     log.info({ apiserver: version.gitVersion }, 'apiserver version');
     return version;

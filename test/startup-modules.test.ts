@@ -1,7 +1,7 @@
 /**
  * What `mesh-injector serve` loads: @peculiar/x509 (about 20 MiB of RSS) only with --manage-certificates, the one
- * path that uses it. (@kubernetes/client-node is loaded at start for the apiserver's version; see
- * docs/benchmarks.md for why loading it lazily is not done yet.) Runs the built serve() in a child Node process
+ * path that uses it, and @kubernetes/client-node (about 75 MiB) only when there is a kubeconfig to reach a cluster
+ * with (the apiserver's version and the node watch; no request needs it otherwise). Runs the built serve() in a child Node process
  * whose module resolution is recorded (module.registerHooks, Node 22.15 and newer).
  */
 import { execFile } from 'node:child_process';
@@ -18,6 +18,7 @@ import { repoPath } from './harness/repo.js';
 const SERVE_MODULE = pathToFileURL(repoPath('dist', 'cli', 'serve.js')).href;
 const hasRegisterHooks = 'registerHooks' in nodeModule;
 const X509 = '/node_modules/@peculiar/x509/';
+const CLIENT_NODE = '/node_modules/@kubernetes/client-node/';
 
 let dir: string;
 
@@ -61,6 +62,30 @@ describe.skipIf(!hasRegisterHooks)(
       const modules = await modulesLoadedByServe(join(dir, 'missing-kubeconfig'));
       expect(modules.some((url) => url.includes('/node_modules/fastify/'))).toBe(true);
       expect(modules.filter((url) => url.includes(X509))).toEqual([]);
+    });
+
+    it('serves without loading @kubernetes/client-node when the kubeconfig does not exist', async () => {
+      const modules = await modulesLoadedByServe(join(dir, 'missing-kubeconfig'));
+      expect(modules.some((url) => url.includes('/node_modules/fastify/'))).toBe(true);
+      expect(modules.filter((url) => url.includes(CLIENT_NODE))).toEqual([]);
+    });
+
+    it('loads @kubernetes/client-node when a kubeconfig names a cluster to ask', async () => {
+      // A cluster on a closed loopback port: the version call fails fast, but the client had to be loaded for it.
+      const kubeconfig = join(dir, 'kubeconfig');
+      await writeFile(
+        kubeconfig,
+        JSON.stringify({
+          apiVersion: 'v1',
+          kind: 'Config',
+          clusters: [{ name: 'c', cluster: { server: 'https://127.0.0.1:1' } }],
+          users: [{ name: 'u', user: { token: 'unused' } }],
+          contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+          'current-context': 'x',
+        }),
+      );
+      const modules = await modulesLoadedByServe(kubeconfig);
+      expect(modules.some((url) => url.includes(CLIENT_NODE))).toBe(true);
     });
   },
 );

@@ -5,7 +5,7 @@
 import { writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:https';
 import { connect, type TLSSocket } from 'node:tls';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { issueServingCert } from '../common/pki.js';
 import { admissionReview, typicalPod } from './fixtures/pods.js';
 import { getStatus, startWebhookProcess, type WebhookProcess } from './harness/webhook-process.js';
@@ -143,5 +143,14 @@ describe('the webhook process', () => {
     expect(answer.status).toBe(200);
     expect(JSON.parse(answer.body).response.allowed).toBe(true);
     expect(await webhook.exited).toBe(0);
+    // The log is written asynchronously: every line, the last one included, is out before the process exits (what
+    // it wrote is still in the pipe, read shortly after the exit).
+    const messages = () =>
+      webhook!.logs().map((line) => (line.startsWith('{') ? JSON.parse(line).msg : line));
+    await vi.waitFor(() => expect(messages()).toContain('shut down'), { timeout: 5_000 });
+    expect(messages()).toEqual(
+      expect.arrayContaining(['shutting down: readiness now fails', 'sidecar injected', 'shut down']),
+    );
+    expect(messages().at(-1)).toBe('shut down');
   });
 });

@@ -61,6 +61,50 @@ describe('the patch in the answer', () => {
   });
 });
 
+describe('long strings in the patch', () => {
+  const patchText = (text: string) =>
+    Buffer.from((JSON.parse(text) as { response: { patch: string } }).response.patch, 'base64').toString();
+
+  it('are written exactly as JSON.stringify writes them, the first time and when they come back, and stay unchanged in the patch', () => {
+    const request = review('uid-long');
+    const quoted = `{"config":"${'a\\"b\n\t\u0001'.repeat(300)}"} é ☕ 𝄞`;
+    const huge = 'x"'.repeat(40_000);
+    class Stamp {
+      toJSON() {
+        return 'stamped';
+      }
+    }
+    const patch = [
+      {
+        op: 'add',
+        path: '/spec/containers/1',
+        value: { env: [{ name: 'A', value: quoted }], args: [quoted, 'short'] },
+      },
+      { op: 'add', path: '/metadata/annotations/huge', value: huge },
+      { op: 'add', path: '/metadata/annotations/stamp', value: new Stamp() },
+      { op: 'add', path: '/metadata/annotations/list', value: [undefined, quoted] },
+    ];
+    const before = JSON.stringify(patch);
+    for (let round = 0; round < 3; round++) {
+      const verdict = { allowed: true, patch } as Verdict;
+      const text = admissionResponseJson(request, verdict);
+      expect(patchText(text)).toBe(before);
+      expect(text).toBe(JSON.stringify(admissionResponse(request, verdict)));
+    }
+    expect(JSON.stringify(patch)).toBe(before);
+    expect(patch[0]!.value).toEqual({ env: [{ name: 'A', value: quoted }], args: [quoted, 'short'] });
+  });
+
+  it('are right when many different ones pass, more than are kept', () => {
+    const request = review('uid-many');
+    for (let i = 0; i < 40; i++) {
+      const value = `${i}:${'"q"'.repeat(400 + i)}`;
+      const patch = [{ op: 'add' as const, path: '/metadata/annotations/a', value }];
+      expect(patchText(admissionResponseJson(request, { allowed: true, patch }))).toBe(JSON.stringify(patch));
+    }
+  });
+});
+
 describe('warnings in the answer', () => {
   it('come back for a value Istio treats as no decision and for a deprecated annotation, with the patch', async () => {
     const request = review('uid-2');

@@ -1,5 +1,9 @@
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from './logging.js';
+import { createLogger, flushLogs } from './logging.js';
 
 function capture(level = 'info') {
   const lines: Record<string, unknown>[] = [];
@@ -29,5 +33,33 @@ describe("the webhook's log lines", () => {
     child.info('not written');
     child.error('configuration is invalid');
     expect(lines).toEqual([expect.objectContaining({ level: 'error', component: 'config' })]);
+  });
+});
+
+describe('an asynchronous destination', () => {
+  it('has every line written once flushLogs resolves, in order', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mesh-injector-log-'));
+    const path = join(dir, 'log');
+    const fd = openSync(path, 'w');
+    try {
+      const log = createLogger('info', pino.destination({ dest: fd, sync: false }));
+      for (let i = 0; i < 2000; i++) log.info({ i, pad: 'x'.repeat(200) }, 'line');
+      await flushLogs(log);
+      const lines = readFileSync(path, 'utf8').trimEnd().split('\n');
+      expect(lines.map((line) => (JSON.parse(line) as { i: number }).i)).toEqual(
+        Array.from({ length: 2000 }, (_, i) => i),
+      );
+    } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('flushLogs resolves at once for a destination that writes synchronously', async () => {
+    const lines: string[] = [];
+    const log = createLogger('info', { write: (line: string) => void lines.push(line) });
+    log.info('written');
+    await flushLogs(log);
+    expect(lines).toHaveLength(1);
   });
 });

@@ -92,14 +92,21 @@ export async function startWebhookProcess(options: WebhookProcessOptions = {}): 
       env: { ...process.env, ...options.env, KUBECONFIG: options.kubeconfigPath ?? '/nonexistent' },
     },
   );
-  const collect = (chunk: Buffer) => {
-    for (const line of chunk.toString().split('\n').filter(Boolean)) {
-      lines.push(line);
-      options.onLogLine?.(line);
-    }
+  // The webhook writes its log asynchronously, several lines per write, so a chunk may end inside a line: each
+  // stream keeps its unfinished line until the rest arrives.
+  const collector = () => {
+    let partial = '';
+    return (chunk: Buffer) => {
+      const parts = (partial + chunk.toString()).split('\n');
+      partial = parts.pop() ?? '';
+      for (const line of parts.filter(Boolean)) {
+        lines.push(line);
+        options.onLogLine?.(line);
+      }
+    };
   };
-  child.stdout?.on('data', collect);
-  child.stderr?.on('data', collect);
+  child.stdout?.on('data', collector());
+  child.stderr?.on('data', collector());
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);
