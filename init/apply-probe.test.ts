@@ -1,7 +1,9 @@
 /**
- * The backend probe folded into the first restore: a fresh pod's apply starts three iptables processes and the
- * final save, and when the kernel refuses the provisionally chosen binary, the run chooses again as Istio would
- * have, all or nothing. A simulated machine stands in for the kernel (test/init-apply.test.ts runs the real one).
+ * A pod's first run: the configured rules go straight to the kernel, led by Istio's probe, and the final save tells
+ * what was there before; anything unexpected takes the full path (the rules in place read first), where the probe
+ * leads the first restore too. When the kernel refuses the provisionally chosen binary, the run chooses again as
+ * Istio would have, all or nothing. A simulated machine stands in for the kernel (test/init-apply.test.ts and
+ * test/capture-state.test.ts run the real one).
  */
 import { describe, expect, it } from 'vitest';
 import { applyCapture, CaptureError, type CaptureOptions } from './apply.js';
@@ -13,6 +15,11 @@ import { buildRules } from './rules.js';
 import { configFor } from './test-support.js';
 
 const DEFAULT = buildRules(configFor(['-i', '*', '-b', '*', '-d', '15090,15021,15020']));
+/** Interface exclusions put rules of their own in built-in chains: always the full path. */
+const EXCLUDING_ETH9 = buildRules(configFor(['-i', '*', '-b', '*', '-c', 'eth9']));
+/** What a TPROXY configuration leaves in mangle: capture rules of another configuration. */
+const OTHER_CAPTURE =
+  '*mangle\n:PREROUTING ACCEPT [0:0]\n:ISTIO_DIVERT - [0:0]\n-A ISTIO_DIVERT -j ACCEPT\nCOMMIT\n';
 
 interface Binary {
   version: string;
@@ -20,6 +27,8 @@ interface Binary {
   refused?: boolean;
   /** Restore inputs holding this text fail at its line, as the kernel refusing one rule. */
   failAt?: string;
+  /** What `-save` prints. */
+  rules?: string;
 }
 
 /**
@@ -44,7 +53,8 @@ function machine(installed: Record<string, Binary>) {
     const result = (exitCode: number, stdout: string, stderr: string) =>
       Promise.resolve({ exitCode, stdout, stderr });
     if (set === undefined) return result(127, '', `${file}: not found`);
-    if (file.endsWith('-save')) return result(0, args[0] === '--version' ? `${set.version}\n` : '', '');
+    if (file.endsWith('-save'))
+      return result(0, args[0] === '--version' ? `${set.version}\n` : (set.rules ?? ''), '');
     if (set.refused) return result(1, '', `${file}: line 2 failed: Table does not exist`);
     const line = set.failAt === undefined ? -1 : (input ?? '').split('\n').indexOf(set.failAt);
     if (line >= 0) return result(1, '', `${file}: line ${line + 1} failed`);
@@ -67,10 +77,38 @@ function options(run: CommandRunner, more: Partial<CaptureOptions> = {}): Captur
   };
 }
 
-describe('applying with the probe ahead of the rules', () => {
-  it('a fresh pod: nft read twice at once, one restore led by the probe, the final save', async () => {
+describe("a pod's first run", () => {
+  it('is two processes: one restore led by the probe, and the final save', async () => {
     const { run, commands } = machine({ 'iptables-nft': NFT, 'iptables-legacy': LEGACY });
     await expect(applyCapture(DEFAULT, options(run))).resolves.toEqual({ kind: 'applied' });
+    expect(commands).toEqual(['iptables-nft-restore --noflush < probe + rules', 'iptables-nft-save']);
+  });
+
+  it('takes the full path when the namespace has legacy tables, or they cannot be listed', async () => {
+    for (const listed of [['filter'], undefined]) {
+      const { run, commands } = machine({ 'iptables-nft': NFT });
+      await applyCapture(DEFAULT, options(run, { legacyTableNames: () => listed }));
+      expect(commands[0]).toBe('iptables-legacy-save');
+    }
+  });
+
+  it('undoes itself and replaces capture rules of another configuration, as Istio would', async () => {
+    const { run, commands } = machine({ 'iptables-nft': { ...NFT, rules: OTHER_CAPTURE } });
+    const outcome = await applyCapture(DEFAULT, options(run));
+    expect(outcome).toMatchObject({ kind: 'replaced', previous: expect.stringContaining('ISTIO_DIVERT') });
+    expect(commands.slice(0, 2)).toEqual([
+      'iptables-nft-restore --noflush < probe + rules',
+      'iptables-nft-save',
+    ]);
+    // The full path: the rules in place read first.
+    expect(commands).toContain('iptables-nft-save --version');
+  });
+});
+
+describe('the full path, with the probe ahead of the first restore', () => {
+  it('reads nft twice at once, then one restore led by the probe, then the final save', async () => {
+    const { run, commands } = machine({ 'iptables-nft': NFT, 'iptables-legacy': LEGACY });
+    await expect(applyCapture(EXCLUDING_ETH9, options(run))).resolves.toEqual({ kind: 'applied' });
     expect(commands).toEqual([
       'iptables-nft-save',
       'iptables-nft-save --version',
@@ -86,6 +124,8 @@ describe('applying with the probe ahead of the rules', () => {
     });
     await expect(applyCapture(DEFAULT, options(run))).resolves.toEqual({ kind: 'applied' });
     expect(commands).toEqual([
+      // The first run's restore, refused: nothing changed.
+      'iptables-nft-restore --noflush < probe + rules',
       'iptables-nft-save',
       'iptables-nft-save --version',
       'iptables-nft-restore --noflush < probe + rules',

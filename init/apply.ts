@@ -33,6 +33,12 @@ import {
   unconfiguredInterfaceReturns,
 } from './capture-compare.js';
 import { renderCleanup, renderReplace, renderRollback } from './capture-edit.js';
+import {
+  beforeFreshApply,
+  hadCaptureBefore,
+  qualifiesForFreshApply,
+  saveHeaderVersion,
+} from './fresh-apply.js';
 import { parseIptablesSave } from './iptables-save.js';
 import { renderRestoreText, tableAtLine } from './restore-text.js';
 import { ruleLine, specArguments, type IptablesState, type Rule, type TableRule } from './ruleset.js';
@@ -118,6 +124,8 @@ export async function applyCapture(
 ): Promise<CaptureOutcome> {
   const run = oneXtablesLockHolderAtATime(options.run ?? runCommand);
   const log = options.logger;
+  const fresh = await applyFresh(desired, options, run);
+  if (fresh !== undefined) return fresh;
   const families: Family[] = [];
   /** Families whose provisional binary failed its probe, with the binary chosen instead. */
   const rechosen = new Map<IpFamily, Promise<Detection>>();
@@ -201,11 +209,162 @@ async function applyPrepared(
   return { kind: 'applied' };
 }
 
+/** A family of a fresh apply: its rules before the run are known only from the save after it. */
+type FreshFamily = Omit<Family, 'before'>;
+
+/**
+ * A pod's first run, which is every pod's: when nothing in the namespace can change what Istio chooses — no legacy
+ * table (so legacy cannot be chosen, /proc says without a process), and a configuration that `qualifiesForFreshApply`
+ * — the configured rules go straight to `<x>tables-nft-restore --noflush`, led by Istio's probe, one transaction
+ * per family. Its `-N` lines fail if a configured chain exists, and then nothing changed. What Istio reads before
+ * applying is read from the final save instead, which is logged anyway: the backend and version from its header,
+ * and the rules before the run, which are the rules after it without the configured chains and the jumps into
+ * them. If those held capture rules of another configuration, Istio would have replaced them: the run is undone
+ * and the full path does that. Two processes per family: the restore and the save.
+ *
+ * Returns the outcome, or undefined when the full path must run (with nothing of this run left in place). Throws
+ * CaptureError when the routes fail (rolled back) or undoing fails.
+ */
+async function applyFresh(
+  desired: DesiredCapture,
+  options: CaptureOptions,
+  run: CommandRunner,
+): Promise<CaptureOutcome | undefined> {
+  const log = options.logger;
+  const legacyTables =
+    options.legacyTableNames ?? (options.run === undefined ? procLegacyTableNames : undefined);
+  const configured = configuredFamilies(desired);
+  const qualifies =
+    options.forceBinary !== 'legacy' &&
+    legacyTables !== undefined &&
+    configured.every(
+      ([family, state]) => legacyTables(family)?.length === 0 && qualifiesForFreshApply(state),
+    );
+  if (!qualifies) return undefined;
+
+  const families: FreshFamily[] = configured.map(([family, state]) => {
+    const command = `${family === 'ipv4' ? 'iptables' : 'ip6tables'}-nft`;
+    const binary: IptablesBinary = {
+      family,
+      command,
+      save: `${command}-save`,
+      restore: `${command}-restore`,
+      backend: 'nft',
+      version: 'unknown',
+      lockArgs: [],
+    };
+    return { family, binary, desired: state, desiredText: renderRestoreText(state) };
+  });
+  try {
+    return await applyFreshFamilies(families, options, run);
+  } catch (error) {
+    // Failed for good (the routes, or undoing): the final state is logged as on the full path.
+    if (error instanceof CaptureError) await logFinalState(families, run, log);
+    throw error;
+  }
+}
+
+async function applyFreshFamilies(
+  families: readonly FreshFamily[],
+  options: CaptureOptions,
+  run: CommandRunner,
+): Promise<CaptureOutcome | undefined> {
+  const log = options.logger;
+  const applied: FreshFamily[] = [];
+  for (const family of families) {
+    log.info(
+      { family: family.family, binary: family.binary.command, backend: 'nft' },
+      'iptables binary selected provisionally (no legacy table in this network namespace); the probe leads the restore',
+    );
+    const result = await restore(family, withProbe(family.desiredText), run, log);
+    if (result.exitCode === 0) applied.push(family);
+    if (result.exitCode !== 0 || probeFailure(family.binary, result) !== undefined) {
+      log.info(
+        { family: family.family, exitCode: result.exitCode, stderr: result.stderr.trim() },
+        'the rules did not go straight in; reading the rules in place first',
+      );
+      await undoFresh(applied, run, log, `${family.family}: ${result.stderr.trim()}`);
+      return undefined;
+    }
+  }
+  if (options.lastStep !== undefined) {
+    try {
+      await options.lastStep();
+    } catch (error) {
+      const failure = error instanceof Error ? error.message : String(error);
+      log.error({ failure }, 'the last step after the capture rules failed; rolling back');
+      const undone = await undoFresh(applied, run, log);
+      throw new CaptureError(`${failure}\n${undone}`, { cause: error });
+    }
+  }
+  const saves = await Promise.all(applied.map((family) => run(family.binary.save, [])));
+  const afters = saves.map((save, index) =>
+    save.exitCode === 0 ? parseIptablesSave(save.stdout, `${applied[index]?.binary.save} output`) : undefined,
+  );
+  const stale = applied.some((family, index) => {
+    const after = afters[index];
+    return after === undefined || hadCaptureBefore(after, family.desired);
+  });
+  if (stale) {
+    log.info('capture rules of another configuration were in place, or the rules could not be read; undoing');
+    await undoFresh(applied, run, log, 'capture rules of another configuration were in place');
+    return undefined;
+  }
+  applied.forEach((family, index) => {
+    const save = saves[index];
+    const detected = saveHeaderVersion(save?.stdout ?? '');
+    log.child({ family: family.family }).info('no capture rules were in place; applied');
+    log.info(
+      {
+        family: family.family,
+        rules: save?.stdout.trimEnd(),
+        exitCode: save?.exitCode,
+        backend: detected?.backend,
+        version: detected?.version,
+      },
+      'iptables state at exit',
+    );
+  });
+  return { kind: 'applied' };
+}
+
+/**
+ * Undoes a fresh apply's families, with the rules before the run read back from a save (`beforeFreshApply`).
+ * With `fallingBack` (the full path follows) throws CaptureError unless it is undone; returns rollBack's sentence.
+ */
+async function undoFresh(
+  applied: readonly FreshFamily[],
+  run: CommandRunner,
+  log: Log,
+  fallingBack?: string,
+): Promise<string> {
+  const families: Family[] = [];
+  let undone: { ok: boolean; sentence: string };
+  try {
+    for (const family of applied) {
+      const after = await readState(family.binary, run);
+      families.push({ ...family, before: beforeFreshApply(after, family.desired) });
+    }
+    undone = await rollBack(families, run, log);
+  } catch (error) {
+    undone = {
+      ok: false,
+      sentence: `Rolling back failed, so the run is NOT undone:\n${(error as Error).message}`,
+    };
+  }
+  if (fallingBack !== undefined && !undone.ok) throw new CaptureError(`${fallingBack}\n${undone.sentence}`);
+  return undone.sentence;
+}
+
 /**
  * Logs every prepared family's rules as `<x>tables-save` prints them, as Istio does when it exits, whatever the
  * outcome. Failing to read them is logged too, and changes nothing about the outcome.
  */
-async function logFinalState(families: readonly Family[], run: CommandRunner, log: Log): Promise<void> {
+async function logFinalState(
+  families: readonly Pick<Family, 'family' | 'binary'>[],
+  run: CommandRunner,
+  log: Log,
+): Promise<void> {
   const finals = await Promise.allSettled(families.map((family) => run(family.binary.save, [])));
   families.forEach((family, index) => {
     const final = finals[index];
@@ -411,7 +570,12 @@ async function presentRules(
   return rules.filter((_, index) => held[index]);
 }
 
-async function restore(family: Family, text: string, run: CommandRunner, log: Log): Promise<CommandResult> {
+async function restore(
+  family: Pick<Family, 'family' | 'binary'>,
+  text: string,
+  run: CommandRunner,
+  log: Log,
+): Promise<CommandResult> {
   const args = ['--noflush', ...family.binary.lockArgs];
   log.info(
     { family: family.family, command: describeCommand(family.binary.restore, args), input: text },
