@@ -13,8 +13,15 @@ import {
 import {
   detectIptablesBinary,
   IptablesBinaryError,
+  PROBE_LINES,
+  probeFailure,
+  procLegacyTableNames,
+  runProbe,
+  withProbe,
+  type Detection,
   type IpFamily,
   type IptablesBinary,
+  type LegacyTableNames,
 } from './iptables-binary.js';
 import type { Log } from './log.js';
 import {
@@ -26,6 +33,12 @@ import {
   unconfiguredInterfaceReturns,
 } from './capture-compare.js';
 import { renderCleanup, renderReplace, renderRollback } from './capture-edit.js';
+import {
+  beforeFreshApply,
+  hadCaptureBefore,
+  qualifiesForFreshApply,
+  saveHeaderVersion,
+} from './fresh-apply.js';
 import { parseIptablesSave } from './iptables-save.js';
 import { renderRestoreText, tableAtLine } from './restore-text.js';
 import { ruleLine, specArguments, type IptablesState, type Rule, type TableRule } from './ruleset.js';
@@ -49,6 +62,11 @@ export interface CaptureOptions {
   /** How commands are run: the real runner unless given. */
   run?: CommandRunner;
   /**
+   * The legacy tables of the namespace the commands run in. Unless given: this process's /proc when `run` is not
+   * given either (the commands run here), else none known, and `<x>tables-legacy-save` is asked.
+   */
+  legacyTableNames?: LegacyTableNames;
+  /**
    * The last step of the same transaction, run once the rules are in place (mesh-iptables: the pod's routes). When
    * it throws, the rules are rolled back, and the CaptureError carries its message and says what was undone.
    */
@@ -70,6 +88,24 @@ interface Family {
   desired: IptablesState;
   desiredText: string;
   before: IptablesState;
+  /**
+   * Set while the binary is chosen only provisionally: Istio's probe still has to pass, and leads the family's first
+   * restore (Detection.probeFailed).
+   */
+  probeFailed?: (reason: string) => Promise<Detection>;
+}
+
+/**
+ * The kernel refused a provisionally chosen binary's probe; every family this run changed was rolled back. Istio
+ * would have chosen another binary before changing anything: the run starts again with it.
+ */
+class ProbeFailed extends Error {
+  constructor(
+    readonly family: Family,
+    readonly reason: string,
+  ) {
+    super(`${family.family}: ${reason}`);
+  }
 }
 
 type Plan =
@@ -88,10 +124,26 @@ export async function applyCapture(
 ): Promise<CaptureOutcome> {
   const run = oneXtablesLockHolderAtATime(options.run ?? runCommand);
   const log = options.logger;
+  const fresh = await applyFresh(desired, options, run);
+  if (fresh !== undefined) return fresh;
   const families: Family[] = [];
+  /** Families whose provisional binary failed its probe, with the binary chosen instead. */
+  const rechosen = new Map<IpFamily, Promise<Detection>>();
   try {
-    await prepareFamilies(desired, options, run, families);
-    return await applyPrepared(families, options, run);
+    for (;;) {
+      families.length = 0;
+      await prepareFamilies(desired, options, run, families, { deferProbe: true, rechosen });
+      try {
+        return await applyPrepared(families, options, run);
+      } catch (error) {
+        if (!(error instanceof ProbeFailed) || error.family.probeFailed === undefined) throw error;
+        log.warn(
+          { family: error.family.family, reason: error.reason },
+          'iptables binary unusable; choosing again',
+        );
+        rechosen.set(error.family.family, error.family.probeFailed(error.reason));
+      }
+    }
   } finally {
     await logFinalState(families, run, log);
   }
@@ -105,12 +157,26 @@ async function applyPrepared(
   const log = options.logger;
   const plans: [Family, Plan][] = [];
   for (const family of families) plans.push([family, await planFamily(family, options, run)]);
+  for (const [family, plan] of plans) {
+    // Nothing to restore, so nothing for the probe to lead: it runs on its own, before anything is changed.
+    if (plan.kind === 'unchanged' && family.probeFailed !== undefined) {
+      const failure = await runProbe(family.binary, run);
+      if (failure !== undefined) throw new ProbeFailed(family, failure);
+      delete family.probeFailed;
+    }
+  }
 
   const touched: Family[] = [];
   for (const [family, plan] of plans) {
     if (plan.kind === 'unchanged') continue;
     touched.push(family);
-    const result = await restore(family, plan.text, run, log);
+    const restored = await restoreProbing(family, plan.text, run, log);
+    if (restored.kind === 'probe failed') {
+      const undone = await rollBack(touched, run, log);
+      if (!undone.ok) throw new CaptureError(`${family.family}: ${restored.reason}\n${undone.sentence}`);
+      throw new ProbeFailed(family, restored.reason);
+    }
+    const { result } = restored;
     if (result.exitCode !== 0) {
       const failure = describeRestoreFailure(
         family,
@@ -119,7 +185,7 @@ async function applyPrepared(
         plan.kind === 'apply' ? plan.hint : '',
       );
       log.error({ family: family.family, failure }, 'applying the capture rules failed; rolling back');
-      throw new CaptureError(`${failure}\n${await rollBack(touched, run, log)}`);
+      throw new CaptureError(`${failure}\n${(await rollBack(touched, run, log)).sentence}`);
     }
   }
   if (options.lastStep !== undefined) {
@@ -128,7 +194,7 @@ async function applyPrepared(
     } catch (error) {
       const failure = error instanceof Error ? error.message : String(error);
       log.error({ failure }, 'the last step after the capture rules failed; rolling back');
-      throw new CaptureError(`${failure}\n${await rollBack(touched, run, log)}`, { cause: error });
+      throw new CaptureError(`${failure}\n${(await rollBack(touched, run, log)).sentence}`, { cause: error });
     }
   }
 
@@ -143,11 +209,162 @@ async function applyPrepared(
   return { kind: 'applied' };
 }
 
+/** A family of a fresh apply: its rules before the run are known only from the save after it. */
+type FreshFamily = Omit<Family, 'before'>;
+
+/**
+ * A pod's first run, which is every pod's: when nothing in the namespace can change what Istio chooses — no legacy
+ * table (so legacy cannot be chosen, /proc says without a process), and a configuration that `qualifiesForFreshApply`
+ * — the configured rules go straight to `<x>tables-nft-restore --noflush`, led by Istio's probe, one transaction
+ * per family. Its `-N` lines fail if a configured chain exists, and then nothing changed. What Istio reads before
+ * applying is read from the final save instead, which is logged anyway: the backend and version from its header,
+ * and the rules before the run, which are the rules after it without the configured chains and the jumps into
+ * them. If those held capture rules of another configuration, Istio would have replaced them: the run is undone
+ * and the full path does that. Two processes per family: the restore and the save.
+ *
+ * Returns the outcome, or undefined when the full path must run (with nothing of this run left in place). Throws
+ * CaptureError when the routes fail (rolled back) or undoing fails.
+ */
+async function applyFresh(
+  desired: DesiredCapture,
+  options: CaptureOptions,
+  run: CommandRunner,
+): Promise<CaptureOutcome | undefined> {
+  const log = options.logger;
+  const legacyTables =
+    options.legacyTableNames ?? (options.run === undefined ? procLegacyTableNames : undefined);
+  const configured = configuredFamilies(desired);
+  const qualifies =
+    options.forceBinary !== 'legacy' &&
+    legacyTables !== undefined &&
+    configured.every(
+      ([family, state]) => legacyTables(family)?.length === 0 && qualifiesForFreshApply(state),
+    );
+  if (!qualifies) return undefined;
+
+  const families: FreshFamily[] = configured.map(([family, state]) => {
+    const command = `${family === 'ipv4' ? 'iptables' : 'ip6tables'}-nft`;
+    const binary: IptablesBinary = {
+      family,
+      command,
+      save: `${command}-save`,
+      restore: `${command}-restore`,
+      backend: 'nft',
+      version: 'unknown',
+      lockArgs: [],
+    };
+    return { family, binary, desired: state, desiredText: renderRestoreText(state) };
+  });
+  try {
+    return await applyFreshFamilies(families, options, run);
+  } catch (error) {
+    // Failed for good (the routes, or undoing): the final state is logged as on the full path.
+    if (error instanceof CaptureError) await logFinalState(families, run, log);
+    throw error;
+  }
+}
+
+async function applyFreshFamilies(
+  families: readonly FreshFamily[],
+  options: CaptureOptions,
+  run: CommandRunner,
+): Promise<CaptureOutcome | undefined> {
+  const log = options.logger;
+  const applied: FreshFamily[] = [];
+  for (const family of families) {
+    log.info(
+      { family: family.family, binary: family.binary.command, backend: 'nft' },
+      'iptables binary selected provisionally (no legacy table in this network namespace); the probe leads the restore',
+    );
+    const result = await restore(family, withProbe(family.desiredText), run, log);
+    if (result.exitCode === 0) applied.push(family);
+    if (result.exitCode !== 0 || probeFailure(family.binary, result) !== undefined) {
+      log.info(
+        { family: family.family, exitCode: result.exitCode, stderr: result.stderr.trim() },
+        'the rules did not go straight in; reading the rules in place first',
+      );
+      await undoFresh(applied, run, log, `${family.family}: ${result.stderr.trim()}`);
+      return undefined;
+    }
+  }
+  if (options.lastStep !== undefined) {
+    try {
+      await options.lastStep();
+    } catch (error) {
+      const failure = error instanceof Error ? error.message : String(error);
+      log.error({ failure }, 'the last step after the capture rules failed; rolling back');
+      const undone = await undoFresh(applied, run, log);
+      throw new CaptureError(`${failure}\n${undone}`, { cause: error });
+    }
+  }
+  const saves = await Promise.all(applied.map((family) => run(family.binary.save, [])));
+  const afters = saves.map((save, index) =>
+    save.exitCode === 0 ? parseIptablesSave(save.stdout, `${applied[index]?.binary.save} output`) : undefined,
+  );
+  const stale = applied.some((family, index) => {
+    const after = afters[index];
+    return after === undefined || hadCaptureBefore(after, family.desired);
+  });
+  if (stale) {
+    log.info('capture rules of another configuration were in place, or the rules could not be read; undoing');
+    await undoFresh(applied, run, log, 'capture rules of another configuration were in place');
+    return undefined;
+  }
+  applied.forEach((family, index) => {
+    const save = saves[index];
+    const detected = saveHeaderVersion(save?.stdout ?? '');
+    log.child({ family: family.family }).info('no capture rules were in place; applied');
+    log.info(
+      {
+        family: family.family,
+        rules: save?.stdout.trimEnd(),
+        exitCode: save?.exitCode,
+        backend: detected?.backend,
+        version: detected?.version,
+      },
+      'iptables state at exit',
+    );
+  });
+  return { kind: 'applied' };
+}
+
+/**
+ * Undoes a fresh apply's families, with the rules before the run read back from a save (`beforeFreshApply`).
+ * With `fallingBack` (the full path follows) throws CaptureError unless it is undone; returns rollBack's sentence.
+ */
+async function undoFresh(
+  applied: readonly FreshFamily[],
+  run: CommandRunner,
+  log: Log,
+  fallingBack?: string,
+): Promise<string> {
+  const families: Family[] = [];
+  let undone: { ok: boolean; sentence: string };
+  try {
+    for (const family of applied) {
+      const after = await readState(family.binary, run);
+      families.push({ ...family, before: beforeFreshApply(after, family.desired) });
+    }
+    undone = await rollBack(families, run, log);
+  } catch (error) {
+    undone = {
+      ok: false,
+      sentence: `Rolling back failed, so the run is NOT undone:\n${(error as Error).message}`,
+    };
+  }
+  if (fallingBack !== undefined && !undone.ok) throw new CaptureError(`${fallingBack}\n${undone.sentence}`);
+  return undone.sentence;
+}
+
 /**
  * Logs every prepared family's rules as `<x>tables-save` prints them, as Istio does when it exits, whatever the
  * outcome. Failing to read them is logged too, and changes nothing about the outcome.
  */
-async function logFinalState(families: readonly Family[], run: CommandRunner, log: Log): Promise<void> {
+async function logFinalState(
+  families: readonly Pick<Family, 'family' | 'binary'>[],
+  run: CommandRunner,
+  log: Log,
+): Promise<void> {
   const finals = await Promise.allSettled(families.map((family) => run(family.binary.save, [])));
   families.forEach((family, index) => {
     const final = finals[index];
@@ -220,14 +437,22 @@ async function prepareFamilies(
   options: CaptureOptions,
   run: CommandRunner,
   families: Family[],
+  {
+    deferProbe = false,
+    rechosen = new Map(),
+  }: { deferProbe?: boolean; rechosen?: ReadonlyMap<IpFamily, Promise<Detection>> } = {},
 ): Promise<void> {
   const parsed = configuredFamilies(desired).map(([family, state]) => ({
     family,
     state,
     text: renderRestoreText(state),
   }));
+  const legacyTables =
+    options.legacyTableNames ?? (options.run === undefined ? procLegacyTableNames : undefined);
   const prepared = parsed.map((configured) => {
-    const detection = detectIptablesBinary(configured.family, options.forceBinary, run);
+    const detection =
+      rechosen.get(configured.family) ??
+      detectIptablesBinary(configured.family, options.forceBinary, run, { legacyTables, deferProbe });
     // The detection read the rules already; parsing them is all that is left.
     const before = detection.then(({ binary, saved }) => parseIptablesSave(saved, `${binary.save} output`));
     return { ...configured, detection, before };
@@ -235,8 +460,9 @@ async function prepareFamilies(
   await Promise.allSettled(prepared.flatMap(({ detection, before }) => [detection, before]));
   for (const { family, text, state, detection, before } of prepared) {
     let binary: IptablesBinary;
+    let probeFailed: Family['probeFailed'];
     try {
-      ({ binary } = await detection);
+      ({ binary, probeFailed } = await detection);
     } catch (error) {
       if (error instanceof IptablesBinaryError)
         throw new CaptureError(`${error.message}\nNothing was changed.`);
@@ -246,7 +472,9 @@ async function prepareFamilies(
       { family, binary: binary.command, backend: binary.backend, version: binary.version },
       'iptables binary selected',
     );
-    families.push({ family, binary, desired: state, desiredText: text, before: await before });
+    const prepared: Family = { family, binary, desired: state, desiredText: text, before: await before };
+    if (probeFailed !== undefined) prepared.probeFailed = probeFailed;
+    families.push(prepared);
   }
 }
 
@@ -342,7 +570,12 @@ async function presentRules(
   return rules.filter((_, index) => held[index]);
 }
 
-async function restore(family: Family, text: string, run: CommandRunner, log: Log): Promise<CommandResult> {
+async function restore(
+  family: Pick<Family, 'family' | 'binary'>,
+  text: string,
+  run: CommandRunner,
+  log: Log,
+): Promise<CommandResult> {
   const args = ['--noflush', ...family.binary.lockArgs];
   log.info(
     { family: family.family, command: describeCommand(family.binary.restore, args), input: text },
@@ -351,12 +584,42 @@ async function restore(family: Family, text: string, run: CommandRunner, log: Lo
   return run(family.binary.restore, args, { input: text });
 }
 
-function describeRestoreFailure(family: Family, text: string, result: CommandResult, hint = ''): string {
-  // iptables-restore names the line: "line 6 failed" (legacy, nft) or "Error occurred at line: 23" (parse errors).
-  const line = Number(/line:? (\d+)/.exec(result.stderr)?.[1] ?? 0);
+/**
+ * A family's restore; while its binary is provisional, led by Istio's probe (one process for both). When that
+ * restore fails, the probe alone tells whether the binary is unusable (the run must choose again) or the rules
+ * failed. A result's line numbers are those of `text`, as if the probe had not led it.
+ */
+async function restoreProbing(
+  family: Family,
+  text: string,
+  run: CommandRunner,
+  log: Log,
+): Promise<{ kind: 'ran'; result: RestoreResult } | { kind: 'probe failed'; reason: string }> {
+  if (family.probeFailed === undefined) return { kind: 'ran', result: await restore(family, text, run, log) };
+  const result = await restore(family, withProbe(text), run, log);
+  if (probeFailure(family.binary, result) !== undefined) {
+    const failure = await runProbe(family.binary, run);
+    if (failure !== undefined) return { kind: 'probe failed', reason: failure };
+  }
+  delete family.probeFailed;
+  return { kind: 'ran', result: { ...result, linesBefore: PROBE_LINES } };
+}
+
+/** A restore's result; `linesBefore`: how many lines the probe put ahead of the text it was given. */
+type RestoreResult = CommandResult & { linesBefore?: number };
+
+function describeRestoreFailure(family: Family, text: string, result: RestoreResult, hint = ''): string {
+  // iptables-restore names the line: "line 6 failed" (legacy, nft) or "Error occurred at line: 23" (parse errors),
+  // counted in its whole input, which the probe may have led.
+  const inputLine = Number(/line:? (\d+)/.exec(result.stderr)?.[1] ?? 0);
+  const line = inputLine - (result.linesBefore ?? 0);
   const table = tableAtLine(text, line);
   const where =
-    table === undefined ? '' : ` in table ${table} at line ${line} ("${text.split('\n')[line - 1]}")`;
+    inputLine > 0 && line <= 0
+      ? ` in the backend probe ahead of the rules, at line ${inputLine} of the input`
+      : table === undefined
+        ? ''
+        : ` in table ${table} at line ${line} ("${text.split('\n')[line - 1]}")`;
   return (
     `${family.family}: ${describeCommand(family.binary.restore, ['--noflush', ...family.binary.lockArgs])} ` +
     `failed${where} (exit ${result.exitCode}): ${result.stderr.trim() || '(no output)'}${hint}`
@@ -367,8 +630,13 @@ function describeRestoreFailure(family: Family, text: string, result: CommandRes
  * Brings every family this run changed back to its state before the run, then reads it again to be sure.
  * Returns the sentence for the error message: that the rules were rolled back, or exactly what remains.
  */
-async function rollBack(touched: readonly Family[], run: CommandRunner, log: Log): Promise<string> {
-  if (touched.length === 0) return 'The capture rules in place before this run were not changed.';
+async function rollBack(
+  touched: readonly Family[],
+  run: CommandRunner,
+  log: Log,
+): Promise<{ ok: boolean; sentence: string }> {
+  if (touched.length === 0)
+    return { ok: true, sentence: 'The capture rules in place before this run were not changed.' };
   const failures: string[] = [];
   for (const family of touched) {
     try {
@@ -393,11 +661,13 @@ async function rollBack(touched: readonly Family[], run: CommandRunner, log: Log
   if (failures.length === 0) {
     const clean = touched.every((family) => !hasCapture(family.before));
     log.info({ families }, 'rolled back');
-    return (
-      `The rules were rolled back: ${families} ${touched.length > 1 ? 'are' : 'is'} as before this run` +
-      (clean ? ', with no ISTIO_* chain and no jump to one.' : '.')
-    );
+    return {
+      ok: true,
+      sentence:
+        `The rules were rolled back: ${families} ${touched.length > 1 ? 'are' : 'is'} as before this run` +
+        (clean ? ', with no ISTIO_* chain and no jump to one.' : '.'),
+    };
   }
   log.error({ failures }, 'rolling back failed');
-  return `Rolling back failed, so the run is NOT undone:\n${failures.join('\n')}`;
+  return { ok: false, sentence: `Rolling back failed, so the run is NOT undone:\n${failures.join('\n')}` };
 }

@@ -112,6 +112,44 @@ describe('detectIptablesBinary', () => {
     expect(PROBE_INPUT).toBe('*nat\n-A INPUT -p 255 -j RETURN\n-D INPUT -p 255 -j RETURN\nCOMMIT\n');
   });
 
+  it('does not run legacy-save when the namespace has no legacy table, the fresh pod: nft with three processes', async () => {
+    const { run, commands } = machine({ 'iptables-legacy': LEGACY, 'iptables-nft': NFT });
+    const legacyTables = (family: string) => (family === 'ipv4' ? [] : ['nat']);
+    const detection = await detectIptablesBinary('ipv4', undefined, run, { legacyTables });
+    expect(detection.binary.command).toBe('iptables-nft');
+    expect(commands).toEqual([
+      'iptables-nft-save',
+      'iptables-nft-save --version',
+      `iptables-nft-restore --noflush < ${JSON.stringify(PROBE_INPUT)}`,
+    ]);
+  });
+
+  it('still asks legacy-save when the namespace lists legacy tables, or their list cannot be read', async () => {
+    for (const listed of [['nat'], undefined]) {
+      const { run, commands } = machine({
+        'iptables-legacy': { ...LEGACY, rules: RULES },
+        'iptables-nft': NFT,
+      });
+      const detection = await detectIptablesBinary('ipv4', undefined, run, { legacyTables: () => listed });
+      expect(detection.binary.command).toBe('iptables-legacy');
+      expect(commands).toContain('iptables-legacy-save');
+    }
+  });
+
+  it('says legacy was passed over because the namespace lists no legacy table', async () => {
+    const { run } = machine({ 'iptables-legacy': { ...LEGACY, rules: RULES } });
+    await expect(detectIptablesBinary('ipv4', undefined, run, { legacyTables: () => [] })).rejects.toThrow(
+      /^no usable iptables binary for ipv4:\n {2}iptables-legacy: holds no rules in this network namespace \(\/proc\/net\/ip_tables_names lists no table\)\n/,
+    );
+  });
+
+  it('ignores the legacy table list when a backend is forced', async () => {
+    const { run, commands } = machine({ 'iptables-legacy': LEGACY });
+    const detection = await detectIptablesBinary('ipv4', 'legacy', run, { legacyTables: () => [] });
+    expect(detection.binary.command).toBe('iptables-legacy');
+    expect(commands).toContain('iptables-legacy-save');
+  });
+
   it('falls back to plain iptables, reading its backend from its version', async () => {
     const { run } = machine({ 'iptables-nft': { ...NFT, noKernelSupport: true }, iptables: NFT });
     expect((await detectIptablesBinary('ipv4', undefined, run)).binary).toMatchObject({

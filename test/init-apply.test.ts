@@ -312,11 +312,12 @@ function failingIpv6Restore(backend: IptablesBackend): string {
   const name = binary('ipv6', backend, '-restore');
   const real = execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim();
   const file = join(dir, name);
-  // The backend probe (its test rule added and deleted in one restore) still reaches the real binary.
+  // The backend probe on its own (its test rule added and deleted in one restore) still reaches the real binary;
+  // a restore of rules fails, also when the probe leads it.
   writeFileSync(
     file,
     '#!/bin/sh\ninput=$(cat)\n' +
-      `case "$input" in *'-D INPUT -p 255 -j RETURN'*) printf '%s\\n' "$input" | ${real} "$@"; exit $? ;; esac\n` +
+      `case "$input" in '${PROBE_INPUT.trimEnd()}') printf '%s\\n' "$input" | ${real} "$@"; exit $? ;; esac\n` +
       'echo "ip6tables-restore: line 2 failed: injected failure" >&2\nexit 1\n',
   );
   chmodSync(file, 0o755);
