@@ -48,7 +48,7 @@ const settings = {
   handshakes: Math.round(numberFromEnv('BENCH_HANDSHAKES', 200)),
   concurrencies: [1, 16, 64],
   settleMs: 2_000,
-  sections: (process.env.BENCH_SECTIONS || '1,2,3,4,5,6').split(',').map((s) => s.trim()),
+  sections: (process.env.BENCH_SECTIONS || '1,2,3,4,5,6,7').split(',').map((s) => s.trim()),
 };
 
 const report = new Report();
