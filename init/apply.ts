@@ -188,15 +188,7 @@ async function applyPrepared(
       throw new CaptureError(`${failure}\n${(await rollBack(touched, run, log)).sentence}`);
     }
   }
-  if (options.lastStep !== undefined) {
-    try {
-      await options.lastStep();
-    } catch (error) {
-      const failure = error instanceof Error ? error.message : String(error);
-      log.error({ failure }, 'the last step after the capture rules failed; rolling back');
-      throw new CaptureError(`${failure}\n${(await rollBack(touched, run, log)).sentence}`, { cause: error });
-    }
-  }
+  await runLastStep(options, log, async () => (await rollBack(touched, run, log)).sentence);
 
   if (plans.every(([, plan]) => plan.kind === 'unchanged')) return { kind: 'unchanged' };
   if (plans.some(([, plan]) => plan.kind === 'replace')) {
@@ -287,16 +279,7 @@ async function applyFreshFamilies(
       return undefined;
     }
   }
-  if (options.lastStep !== undefined) {
-    try {
-      await options.lastStep();
-    } catch (error) {
-      const failure = error instanceof Error ? error.message : String(error);
-      log.error({ failure }, 'the last step after the capture rules failed; rolling back');
-      const undone = await undoFresh(applied, run, log);
-      throw new CaptureError(`${failure}\n${undone}`, { cause: error });
-    }
-  }
+  await runLastStep(options, log, () => undoFresh(applied, run, log));
   const saves = await Promise.all(applied.map((family) => run(family.binary.save, [])));
   const afters = saves.map((save, index) =>
     save.exitCode === 0 ? parseIptablesSave(save.stdout, `${applied[index]?.binary.save} output`) : undefined,
@@ -332,6 +315,18 @@ async function applyFreshFamilies(
  * Undoes a fresh apply's families, with the rules before the run read back from a save (`beforeFreshApply`).
  * With `fallingBack` (the full path follows) throws CaptureError unless it is undone; returns rollBack's sentence.
  */
+/** Runs the step after the rules (the routes), if any; when it fails, `undo` puts the rules back and says how. */
+async function runLastStep(options: CaptureOptions, log: Log, undo: () => Promise<string>): Promise<void> {
+  if (options.lastStep === undefined) return;
+  try {
+    await options.lastStep();
+  } catch (error) {
+    const failure = error instanceof Error ? error.message : String(error);
+    log.error({ failure }, 'the last step after the capture rules failed; rolling back');
+    throw new CaptureError(`${failure}\n${await undo()}`, { cause: error });
+  }
+}
+
 async function undoFresh(
   applied: readonly FreshFamily[],
   run: CommandRunner,
