@@ -3,7 +3,7 @@
  * nothing but Node, run from a directory with no node_modules. `npm test` builds it first.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +47,25 @@ describe('the mesh-iptables bundle', () => {
     const result = run('--version');
     expect(result.stderr).toBe('');
     expect(result.stdout).toBe(`mesh-iptables ${pkg.version} (Node.js ${process.version})\n`);
+  });
+
+  it('loads neither child_process nor net and stream for a dry run, --help or --version: none runs a program', () => {
+    // Node lists every built-in module it has loaded in process.moduleLoadList; a preload prints it at exit.
+    const preload = join(dir, 'print-modules.cjs');
+    writeFileSync(
+      preload,
+      "process.on('exit', () => require('node:fs').writeSync(2, JSON.stringify(process.moduleLoadList)))",
+    );
+    for (const args of [['--dry-run', '--ipv6=false'], ['--help'], ['--version']]) {
+      const result = spawnSync(process.execPath, ['--require', preload, bundle, ...args], {
+        encoding: 'utf8',
+        cwd: dir,
+      });
+      expect(result.status).toBe(0);
+      const loaded = JSON.parse(result.stderr.slice(result.stderr.lastIndexOf('['))) as string[];
+      expect(loaded).toContain('NativeModule fs');
+      expect(loaded.filter((name) => /^NativeModule (child_process|net|stream)$/.test(name))).toEqual([]);
+    }
   });
 
   it('takes Istio\'s template arguments: "istio-iptables" first is the same run', () => {

@@ -1,6 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { shippedContext, typicalPod } from '../test/fixtures/pods.js';
-import { admissionResponse, admissionResponseJson, type AdmissionReview, type Verdict } from './admission.js';
+import {
+  admissionResponse,
+  admissionResponseJson,
+  longStringMarker,
+  type AdmissionReview,
+  type Verdict,
+} from './admission.js';
 import { reviewRequest } from './review.js';
 
 const review = (uid: string): AdmissionReview => ({
@@ -93,6 +99,19 @@ describe('long strings in the patch', () => {
     }
     expect(JSON.stringify(patch)).toBe(before);
     expect(patch[0]!.value).toEqual({ env: [{ name: 'A', value: quoted }], args: [quoted, 'short'] });
+  });
+
+  it('are right when a string in the patch spells the marker that stands for one while it is serialised', () => {
+    const request = review('uid-forged');
+    const long = `"${'b'.repeat(2000)}"`;
+    for (const forged of [longStringMarker(0), `${longStringMarker(1)}${'c'.repeat(2000)}`]) {
+      const patch = [
+        { op: 'add' as const, path: '/metadata/annotations/long', value: long },
+        { op: 'add' as const, path: '/metadata/annotations/forged', value: forged },
+        { op: 'add' as const, path: `/metadata/annotations/${forged}`, value: 'key' },
+      ];
+      expect(patchText(admissionResponseJson(request, { allowed: true, patch }))).toBe(JSON.stringify(patch));
+    }
   });
 
   it('are right when many different ones pass, more than are kept', () => {

@@ -2,6 +2,7 @@
  * AdmissionReview (admission.k8s.io/v1 and v1beta1): checking what the apiserver sent, and shaping the answer in
  * the same apiVersion with the request's uid.
  */
+import { randomBytes } from 'node:crypto';
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Operation } from 'fast-json-patch';
 import { podShapeProblem } from './pod-shape.js';
@@ -149,7 +150,7 @@ const SCRATCH_KEPT_BYTES = 1024 * 1024;
 let scratch = Buffer.allocUnsafeSlow(64 * 1024);
 
 function base64Json(value: unknown): string {
-  const text = JSON.stringify(withEscapedLongStrings(value));
+  const text = jsonWithKeptStrings(value);
   // ASCII text (a patch almost always is: JSON escapes nothing into non-ASCII, and the bootstrap is ASCII) is its
   // own UTF-8, and btoa encodes it natively in one step, four times faster than through a buffer.
   if (Buffer.byteLength(text) === text.length) return btoa(text);
@@ -167,42 +168,69 @@ function base64Json(value: unknown): string {
 /**
  * Long strings come back in patch after patch (the proxy's bootstrap, JSON inside a string, is in every one) and
  * are the slow part of JSON.stringify, which escapes them character by character. Each is escaped once and kept
- * as raw JSON (JSON.rawJSON, which JSON.stringify writes out as it is); a few are kept, and none over 64 KiB, so
- * what is kept stays small whatever pods bring.
+ * (a few, none over 64 KiB, so what is kept stays small whatever pods bring). The value is serialised with a
+ * marker in each one's place, and the kept JSON goes where its marker is. (JSON.rawJSON would place it in one step,
+ * but a raw JSON value takes JSON.stringify off its fast path for the whole patch, which costs more than it saves.)
+ *
+ * A marker holds a random nonce, so a pod cannot spell one; should a string in the value hold a marker all the
+ * same, the text is serialised plainly instead.
  */
 const LONG_STRING_CHARS = 1024;
 const KEPT_STRING_CHARS = 64 * 1024;
 const KEPT_STRINGS = 16;
-const rawJson = (JSON as unknown as { rawJSON(text: string): object }).rawJSON;
-const escapedStrings = new Map<string, object>();
+const escapedStrings = new Map<string, string>();
+const MARKER_NONCE = randomBytes(12).toString('base64url');
+const MARKERS = Array.from({ length: KEPT_STRINGS }, (_, index) => `\u0000${MARKER_NONCE}:${index}`);
+const MARKERS_JSON = MARKERS.map((marker) => JSON.stringify(marker));
 
-function escapedOnce(text: string): object {
-  let raw = escapedStrings.get(text);
-  if (raw === undefined) {
-    raw = rawJson(JSON.stringify(text));
-    if (escapedStrings.size >= KEPT_STRINGS) escapedStrings.clear();
-    escapedStrings.set(text, raw);
+/** The marker that stands for the index-th long string of a value while it is serialised. */
+export const longStringMarker = (index: number): string => MARKERS[index]!;
+
+function jsonWithKeptStrings(value: unknown): string {
+  const longStrings: string[] = [];
+  let text = JSON.stringify(withMarkers(value, longStrings));
+  for (let index = 0; index < longStrings.length; index++) {
+    const marker = MARKERS_JSON[index]!;
+    const at = text.indexOf(marker);
+    if (at < 0 || text.includes(marker, at + marker.length)) return JSON.stringify(value);
+    text = text.slice(0, at) + escapedOnce(longStrings[index]!) + text.slice(at + marker.length);
   }
-  return raw;
+  return text;
+}
+
+function escapedOnce(text: string): string {
+  let escaped = escapedStrings.get(text);
+  if (escaped === undefined) {
+    escaped = JSON.stringify(text);
+    if (escapedStrings.size >= KEPT_STRINGS) escapedStrings.clear();
+    escapedStrings.set(text, escaped);
+  }
+  return escaped;
 }
 
 /**
- * The value as JSON.stringify sees it, with long strings replaced by their kept JSON: the value itself when it holds
- * none, else copies of the plain objects and arrays on the way to them (the value is shared with the pod and must
- * not change). Objects of other kinds (anything with a prototype of its own, which may have a toJSON) are left as
- * they are.
+ * The value as JSON.stringify sees it, with its first long strings (up to KEPT_STRINGS, in `found`) replaced by
+ * markers: the value itself when it holds none, else copies of the plain objects and arrays on the way to them
+ * (the value is shared with the pod and must not change). Objects of other kinds (anything with a prototype of its
+ * own, which may have a toJSON) are left as they are.
  */
-function withEscapedLongStrings(value: unknown): unknown {
+function withMarkers(value: unknown, found: string[]): unknown {
   if (typeof value === 'string') {
-    return value.length >= LONG_STRING_CHARS && value.length <= KEPT_STRING_CHARS
-      ? escapedOnce(value)
-      : value;
+    if (
+      value.length < LONG_STRING_CHARS ||
+      value.length > KEPT_STRING_CHARS ||
+      found.length >= KEPT_STRINGS
+    ) {
+      return value;
+    }
+    found.push(value);
+    return MARKERS[found.length - 1];
   }
   if (typeof value !== 'object' || value === null) return value;
   if (Array.isArray(value)) {
     let copy: unknown[] | undefined;
     for (let i = 0; i < value.length; i++) {
-      const replaced = withEscapedLongStrings(value[i]);
+      const replaced = withMarkers(value[i], found);
       if (replaced !== value[i]) (copy ??= value.slice())[i] = replaced;
     }
     return copy ?? value;
@@ -212,7 +240,7 @@ function withEscapedLongStrings(value: unknown): unknown {
   const record = value as Record<string, unknown>;
   let copy: Record<string, unknown> | undefined;
   for (const key of Object.keys(record)) {
-    const replaced = withEscapedLongStrings(record[key]);
+    const replaced = withMarkers(record[key], found);
     if (replaced !== record[key]) (copy ??= { ...record })[key] = replaced;
   }
   return copy ?? value;

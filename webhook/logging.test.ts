@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { createLogger, flushLogs } from './logging.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { bufferedDestination, createLogger, flushLogs, LOG_FLUSH_INTERVAL_MS } from './logging.js';
 
 function capture(level = 'info') {
   const lines: Record<string, unknown>[] = [];
@@ -55,6 +56,31 @@ describe('an asynchronous destination', () => {
     }
   });
 
+  it('buffers a few lines, and writes them on flushLogs', async () => {
+    await withLogFile(async (fd, read) => {
+      const log = createLogger('info', bufferedDestination(fd));
+      log.info('first');
+      log.info('second');
+      expect(read()).toBe('');
+      await flushLogs(log);
+      expect(
+        read()
+          .trimEnd()
+          .split('\n')
+          .map((line) => (JSON.parse(line) as { msg: string }).msg),
+      ).toEqual(['first', 'second']);
+    });
+  });
+
+  it('writes buffered lines within the flush interval, with no flushLogs', async () => {
+    await withLogFile(async (fd, read) => {
+      const log = createLogger('info', bufferedDestination(fd));
+      log.info('idle webhook');
+      for (let waited = 0; read() === '' && waited < LOG_FLUSH_INTERVAL_MS * 5; waited += 10) await sleep(10);
+      expect(read()).toContain('idle webhook');
+    });
+  });
+
   it('flushLogs resolves at once for a destination that writes synchronously', async () => {
     const lines: string[] = [];
     const log = createLogger('info', { write: (line: string) => void lines.push(line) });
@@ -63,3 +89,15 @@ describe('an asynchronous destination', () => {
     expect(lines).toHaveLength(1);
   });
 });
+
+async function withLogFile(run: (fd: number, read: () => string) => Promise<void>): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'mesh-injector-log-'));
+  const path = join(dir, 'log');
+  const fd = openSync(path, 'w');
+  try {
+    await run(fd, () => readFileSync(path, 'utf8'));
+  } finally {
+    closeSync(fd);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

@@ -10,39 +10,57 @@ export const LOGGER_OPTIONS: LoggerOptions = {
 };
 
 /**
- * Standard output, written asynchronously: a line is handed to the kernel off the request's path, and lines that
- * arrive while a write is in flight go out together in the next one (a synchronous write per review was about a
- * tenth of the webhook's CPU). Nothing waits for a buffer to fill, so an idle webhook's lines are not held back.
- * pino writes what is still buffered synchronously when the process exits; `flushLogs` waits for it before then.
+ * Lines are buffered and written together: when LOG_BUFFER_BYTES have gathered, else every LOG_FLUSH_INTERVAL_MS,
+ * so an idle webhook's lines are held back at most that long. A write per review line, even an asynchronous one
+ * (a hand-off to libuv's thread pool), was a third of the webhook's CPU per request at concurrency 1
+ * (docs/benchmarks.md). Writes are asynchronous, so a slow log reader never blocks a review. pino writes what is
+ * still buffered synchronously when the process exits; `flushLogs` writes it before then.
  */
-export function stdoutDestination(): DestinationStream {
-  return pino.destination({ dest: 1, sync: false });
+export const LOG_BUFFER_BYTES = 8 * 1024;
+export const LOG_FLUSH_INTERVAL_MS = 200;
+
+/** Standard output by default; another descriptor (a file) for tests. */
+export function bufferedDestination(fd = 1): DestinationStream {
+  return pino.destination({
+    dest: fd,
+    sync: false,
+    minLength: LOG_BUFFER_BYTES,
+    periodicFlush: LOG_FLUSH_INTERVAL_MS,
+  });
 }
 
-export function createLogger(level: string, destination: DestinationStream = stdoutDestination()): Logger {
+export function createLogger(level: string, destination: DestinationStream = bufferedDestination()): Logger {
   return pino({ ...LOGGER_OPTIONS, level }, destination);
 }
 
 /**
  * Resolves once every line logged so far has been written: a process that exits right after would otherwise lose
  * a write still in flight (pino's own flush on exit writes only what is still queued). A destination that writes
- * synchronously has nothing in flight.
+ * synchronously has nothing to flush.
  */
 export function flushLogs(log: Logger, timeoutMs = 2_000): Promise<void> {
   const stream = (log as unknown as Record<symbol, unknown>)[pino.symbols.streamSym] as
-    AsyncDestination | undefined;
-  // sonic-boom marks a write in flight with `_writing` and emits `drain` when nothing is left to write.
-  if (!stream?._writing || typeof stream.once !== 'function') return Promise.resolve();
+    BufferedDestination | undefined;
+  if (typeof stream?.flush !== 'function' || !(stream.minLength > 0 || stream._writing)) {
+    return Promise.resolve();
+  }
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, timeoutMs);
-    stream.once('drain', () => {
+    const done = () => {
       clearTimeout(timer);
       resolve();
-    });
+    };
+    // sonic-boom's flush calls back on `drain` when it buffers (minLength); without a buffer, only an in-flight
+    // write (`_writing`) is left to wait for.
+    if (stream.minLength > 0) stream.flush(done);
+    else stream.once('drain', done);
   });
 }
 
-interface AsyncDestination {
+/** What flushLogs uses of sonic-boom (pino.destination). */
+interface BufferedDestination {
+  minLength: number;
   _writing?: boolean;
+  flush(callback: (error?: Error) => void): void;
   once(event: 'drain', listener: () => void): unknown;
 }
