@@ -150,10 +150,10 @@ const SCRATCH_KEPT_BYTES = 1024 * 1024;
 let scratch = Buffer.allocUnsafeSlow(64 * 1024);
 
 function base64Json(value: unknown): string {
-  const text = jsonWithKeptStrings(value);
+  const { text, ascii } = jsonWithKeptStrings(value);
   // ASCII text (a patch almost always is: JSON escapes nothing into non-ASCII, and the bootstrap is ASCII) is its
   // own UTF-8, and btoa encodes it natively in one step, four times faster than through a buffer.
-  if (Buffer.byteLength(text) === text.length) return btoa(text);
+  if (ascii) return btoa(text);
   // A UTF-16 code unit becomes at most 3 bytes of UTF-8.
   const bound = text.length * 3;
   let buffer = scratch;
@@ -178,7 +178,7 @@ function base64Json(value: unknown): string {
 const LONG_STRING_CHARS = 1024;
 const KEPT_STRING_CHARS = 64 * 1024;
 const KEPT_STRINGS = 16;
-const escapedStrings = new Map<string, string>();
+const escapedStrings = new Map<string, JsonText>();
 const MARKER_NONCE = randomBytes(12).toString('base64url');
 const MARKERS = Array.from({ length: KEPT_STRINGS }, (_, index) => `\u0000${MARKER_NONCE}:${index}`);
 const MARKERS_JSON = MARKERS.map((marker) => JSON.stringify(marker));
@@ -186,22 +186,37 @@ const MARKERS_JSON = MARKERS.map((marker) => JSON.stringify(marker));
 /** The marker that stands for the index-th long string of a value while it is serialised. */
 export const longStringMarker = (index: number): string => MARKERS[index]!;
 
-function jsonWithKeptStrings(value: unknown): string {
+/** JSON text, and whether it is all ASCII (checked on the short text and once per kept string, not on the whole). */
+interface JsonText {
+  text: string;
+  ascii: boolean;
+}
+
+function jsonWithKeptStrings(value: unknown): JsonText {
   const longStrings: string[] = [];
   let text = JSON.stringify(withMarkers(value, longStrings));
+  let ascii = isAscii(text);
   for (let index = 0; index < longStrings.length; index++) {
     const marker = MARKERS_JSON[index]!;
     const at = text.indexOf(marker);
-    if (at < 0 || text.includes(marker, at + marker.length)) return JSON.stringify(value);
-    text = text.slice(0, at) + escapedOnce(longStrings[index]!) + text.slice(at + marker.length);
+    if (at < 0 || text.includes(marker, at + marker.length)) {
+      const plain = JSON.stringify(value);
+      return { text: plain, ascii: isAscii(plain) };
+    }
+    const kept = escapedOnce(longStrings[index]!);
+    text = text.slice(0, at) + kept.text + text.slice(at + marker.length);
+    ascii &&= kept.ascii;
   }
-  return text;
+  return { text, ascii };
 }
 
-function escapedOnce(text: string): string {
+const isAscii = (text: string) => Buffer.byteLength(text) === text.length;
+
+function escapedOnce(text: string): JsonText {
   let escaped = escapedStrings.get(text);
   if (escaped === undefined) {
-    escaped = JSON.stringify(text);
+    const json = JSON.stringify(text);
+    escaped = { text: json, ascii: isAscii(json) };
     if (escapedStrings.size >= KEPT_STRINGS) escapedStrings.clear();
     escapedStrings.set(text, escaped);
   }
