@@ -11,7 +11,8 @@
  * namespaces; 5 pod creation through a real kube-apiserver; 6 what a TLS handshake costs the server, by key type. Figures print as they are measured, a markdown summary
  * prints at the end, and everything goes to bench/results.json (git-ignored).
  *
- * Environment: BENCH_DURATION (seconds per load cell, default 5), BENCH_WARMUP (seconds, default 1),
+ * Environment: BENCH_DURATION (seconds per load run, default 3), BENCH_ROUNDS (interleaved runs per server and load
+ * cell, medians reported; default 3), BENCH_WARMUP (seconds, default 1),
  * BENCH_MEMORY_REQUESTS (default 100000), BENCH_CREATES (default 200), BENCH_INIT_REPETITIONS (default 10),
  * BENCH_MICRO_TIME (ms per micro-benchmark, default 500), BENCH_HANDSHAKES (default 200), BENCH_SECTIONS (e.g. `1,2`; default all; section 3
  * runs with section 1).
@@ -39,7 +40,8 @@ function numberFromEnv(name: string, fallback: number): number {
 }
 
 const settings = {
-  durationSeconds: numberFromEnv('BENCH_DURATION', 5),
+  durationSeconds: numberFromEnv('BENCH_DURATION', 3),
+  rounds: Math.round(numberFromEnv('BENCH_ROUNDS', 3)),
   warmupSeconds: numberFromEnv('BENCH_WARMUP', 1),
   memoryRequests: Math.round(numberFromEnv('BENCH_MEMORY_REQUESTS', 100_000)),
   creates: Math.round(numberFromEnv('BENCH_CREATES', 200)),
@@ -67,7 +69,8 @@ async function section(number: string, run: () => Promise<void>): Promise<void> 
 }
 
 console.log(
-  `mesh-injector bench: ${settings.durationSeconds} s per load cell, ${settings.memoryRequests} requests for ` +
+  `mesh-injector bench: ${settings.rounds} runs of ${settings.durationSeconds} s per server and load cell, ` +
+    `${settings.memoryRequests} requests for ` +
     `the memory check, ${settings.creates} pod creates per namespace, ${settings.initRepetitions} init repetitions`,
 );
 await section('1', () => benchWebhookThroughput(report, settings));

@@ -28,10 +28,12 @@ import {
 } from './processes.js';
 import { formatNumber, formatRatio, type Report } from './report.js';
 import { MemoryProbe, measureMemory, reportMemory, type MemorySettings } from './memory.js';
-import { ratio } from './stats.js';
+import { median, ratio } from './stats.js';
 
 export interface ThroughputSettings extends MemorySettings {
   durationSeconds: number;
+  /** Runs per server and cell, interleaved; each figure is the median over them. */
+  rounds: number;
 }
 
 const SECTION_LOAD = '1. Webhook throughput and latency';
@@ -104,15 +106,32 @@ export async function benchWebhookThroughput(report: Report, settings: Throughpu
         bare: { origin: bare.origin, pid: bare.pid },
       };
       for (const connections of settings.concurrencies) {
-        const measured = {} as Record<ServerName, Measured>;
-        // The baselines first, then the injector: each run gets the machine in the same state.
-        for (const server of ['bare', 'floor', 'injector'] as const) {
-          measured[server] = await measure(targets[server], loadSpec(pod, connections, settings));
+        const rounds: Record<ServerName, Measured[]> = { bare: [], floor: [], injector: [] };
+        for (let round = 0; round < settings.rounds; round++) {
+          // The order rotates from round to round, so the machine's drift falls on the three servers alike.
+          for (let i = 0; i < SERVERS.length; i++) {
+            const server = SERVERS[(round + i) % SERVERS.length]!;
+            const measured = await measure(targets[server], loadSpec(pod, connections, settings));
+            rounds[server].push(measured);
+            if (pod === 'typical' && server === 'injector') memory.count(measured.load);
+          }
         }
-        if (pod === 'typical') memory.count(measured.injector.load);
-        const cell: Cell = { pod, connections, ...measured };
+        const cell: Cell = {
+          pod,
+          connections,
+          injector: medianRound(rounds.injector),
+          floor: medianRound(rounds.floor),
+          bare: medianRound(rounds.bare),
+        };
         cells.push(cell);
         printCell(report, cell);
+        report.note(
+          `${pod} pod, c=${connections}, req/s by round: ` +
+            SERVERS.map(
+              (server) =>
+                `${server} ${rounds[server].map(({ load }) => formatNumber(load.requestsPerSecond)).join(' / ')}`,
+            ).join('; '),
+        );
       }
       await floor.stop();
       if (pod === 'large') {
@@ -159,6 +178,35 @@ async function measure(target: Target, spec: Omit<LoadSpec, 'origin'>): Promise<
   const load = await runLoad({ ...spec, origin: target.origin });
   const cpuSeconds = (await readCpuSeconds(target.pid)) - cpuBefore;
   return { load, cpuMicrosPerRequest: (cpuSeconds * 1e6) / (load.requests + load.warmupRequests) };
+}
+
+/**
+ * The rounds of one server in one cell as one measurement: each figure the median over the rounds (so a ratio of two
+ * servers compares medians), counts summed.
+ */
+export function medianRound(rounds: readonly Measured[]): Measured {
+  const middle = (pick: (measured: Measured) => number) => median(rounds.map(pick));
+  const sum = (pick: (load: LoadResult) => number) =>
+    rounds.reduce((total, { load }) => total + pick(load), 0);
+  return {
+    load: {
+      requests: sum((load) => load.requests),
+      ok: sum((load) => load.ok),
+      non2xx: sum((load) => load.non2xx),
+      errors: sum((load) => load.errors),
+      timeouts: sum((load) => load.timeouts),
+      warmupRequests: sum((load) => load.warmupRequests),
+      seconds: sum((load) => load.seconds),
+      requestsPerSecond: middle(({ load }) => load.requestsPerSecond),
+      latencyMs: {
+        p50: middle(({ load }) => load.latencyMs.p50),
+        p99: middle(({ load }) => load.latencyMs.p99),
+        mean: middle(({ load }) => load.latencyMs.mean),
+        max: middle(({ load }) => load.latencyMs.max),
+      },
+    },
+    cpuMicrosPerRequest: middle((measured) => measured.cpuMicrosPerRequest),
+  };
 }
 
 function loadSpec(pod: PodKind, connections: number, settings: ThroughputSettings): Omit<LoadSpec, 'origin'> {
@@ -314,8 +362,9 @@ function loadTable(cells: Cell[], settings: ThroughputSettings, answers: Record<
       ...SERVERS.map((server) => ms(cell[server])),
     ]),
     notes: [
-      `${settings.durationSeconds} s per cell after a ${settings.warmupSeconds} s warm-up, bare then floor then ` +
-        'injector. Floor: bare Fastify HTTPS in its own process, same TLS and body limit, parses the review and ' +
+      `Each figure is the median of ${settings.rounds} runs of ${settings.durationSeconds} s (after a ` +
+        `${settings.warmupSeconds} s warm-up each), the three servers interleaved in rotating order. ` +
+        'Floor: bare Fastify HTTPS in its own process, same TLS and body limit, parses the review and ' +
         "answers with the injector's own answer bytes for that pod, read from a file at start (the size-matched " +
         'floor). Bare: the same server answering `allowed: true`.',
       'Answer bodies: ' +
