@@ -12,7 +12,7 @@ export const LOGGER_OPTIONS: LoggerOptions = {
 /**
  * Lines are buffered and written together: when LOG_BUFFER_BYTES have gathered, else every LOG_FLUSH_INTERVAL_MS,
  * so an idle webhook's lines are held back at most that long. A write per review line, even an asynchronous one
- * (a hand-off to libuv's thread pool), was a third of the webhook's CPU per request at concurrency 1
+ * (a hand-off to libuv's thread pool), was about a quarter of the webhook's CPU per request at concurrency 1
  * (docs/benchmarks.md). Writes are asynchronous, so a slow log reader never blocks a review. pino writes what is
  * still buffered synchronously when the process exits; `flushLogs` writes it before then.
  */
