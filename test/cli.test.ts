@@ -521,7 +521,7 @@ describe.skipIf(missing.length > 0)('the mesh-injector CLI against a real kube-a
       // The Pod went through the webhook too (its namespace is labelled): injecting it again changed nothing.
       const pod = await core.readNamespacedPod({ namespace: 'offline', name: 'hello-pod' });
       expect(names(pod.spec as PodSpecNames)).toEqual(injectedNames);
-      expect(webhook.logs().some((line) => line.includes('hello-pod'))).toBe(true);
+      expect(await webhook.logLine((line) => line.includes('hello-pod'))).toBeDefined();
     });
 
     it('refuses an invalid annotation with the fix, writing nothing to stdout', async () => {

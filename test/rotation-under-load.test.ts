@@ -129,7 +129,7 @@ describe('certificate rotation under load', () => {
     expect(result.completed).toBeLessThan(MAX_REQUESTS);
     expect(original).not.toBe(serialOf(kubeletSecond.cert));
     expect(
-      webhook.logs().filter((line) => line.includes('serving certificate reloaded')).length,
+      (await webhook.settledLogs()).filter((line) => line.includes('serving certificate reloaded')).length,
     ).toBeGreaterThanOrEqual(3);
   }, 120_000);
 });

@@ -7,8 +7,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
 import { createCA, issueServingCert, type CertificateAuthority } from '../../common/pki.js';
+import { LOG_FLUSH_INTERVAL_MS } from '../../webhook/logging.js';
 import { terminate } from './child-process.js';
 import { repoPath } from './repo.js';
 
@@ -38,6 +40,13 @@ export interface WebhookProcess {
   certPath: string;
   keyPath: string;
   logs(): string[];
+  /**
+   * The first log line that matches, waited for: the webhook writes its lines in batches, each at most
+   * LOG_FLUSH_INTERVAL_MS after it was logged (webhook/logging.ts). Undefined if none comes within the timeout.
+   */
+  logLine(match: (line: string) => boolean, timeoutMs?: number): Promise<string | undefined>;
+  /** Every line logged until now, read once a batch interval has passed, so that a missing line is missing. */
+  settledLogs(): Promise<string[]>;
   /** Resolves when the process exits, with its exit code (null when a signal ended it). */
   exited: Promise<number | null>;
   kill(signal: NodeJS.Signals): void;
@@ -135,6 +144,18 @@ export async function startWebhookProcess(options: WebhookProcessOptions = {}): 
     certPath,
     keyPath,
     logs: () => [...lines],
+    logLine: async (match, timeoutMs = 5_000) => {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = lines.find(match);
+        if (found !== undefined || Date.now() > deadline) return found;
+        await sleep(20);
+      }
+    },
+    settledLogs: async () => {
+      await sleep(2 * LOG_FLUSH_INTERVAL_MS + 100);
+      return [...lines];
+    },
     exited,
     kill: (signal) => child.kill(signal),
     stop,
