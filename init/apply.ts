@@ -311,10 +311,6 @@ async function applyFreshFamilies(
   return { kind: 'applied' };
 }
 
-/**
- * Undoes a fresh apply's families, with the rules before the run read back from a save (`beforeFreshApply`).
- * With `fallingBack` (the full path follows) throws CaptureError unless it is undone; returns rollBack's sentence.
- */
 /** Runs the step after the rules (the routes), if any; when it fails, `undo` puts the rules back and says how. */
 async function runLastStep(options: CaptureOptions, log: Log, undo: () => Promise<string>): Promise<void> {
   if (options.lastStep === undefined) return;
@@ -327,6 +323,10 @@ async function runLastStep(options: CaptureOptions, log: Log, undo: () => Promis
   }
 }
 
+/**
+ * Undoes a fresh apply's families, with the rules before the run read back from a save (`beforeFreshApply`).
+ * With `fallingBack` (the full path follows) throws CaptureError unless it is undone; returns rollBack's sentence.
+ */
 async function undoFresh(
   applied: readonly FreshFamily[],
   run: CommandRunner,
