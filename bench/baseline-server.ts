@@ -7,21 +7,26 @@
  * - size-matched (`--response FILE`): answers with the bytes in FILE, the injector's own answer for the same pod,
  *   read once at start. This is the floor for an injector that answers with a patch: the same parse, the same
  *   bytes encrypted and written, and no work to make them.
+ * - with `--echo-uid` as well: the same answer, with the review's uid in place of the one in FILE, so that a real
+ *   kube-apiserver accepts it (it refuses an answer for another uid). Section 5 points a webhook at it: an instant
+ *   webhook with the injector's own patch.
  *
- * Usage: node dist/bench/baseline-server.js <cert.pem> <key.pem> [--response <answer.json>]; prints {"port":N}
- * once listening.
+ * Usage: node dist/bench/baseline-server.js <cert.pem> <key.pem> [--response <answer.json> [--echo-uid]]; prints
+ * {"port":N} once listening.
  */
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
 import { BODY_LIMIT_BYTES } from '../webhook/server.js';
 
-const [certPath, keyPath, responseFlag, responsePath] = process.argv.slice(2);
+const [certPath, keyPath, responseFlag, responsePath, echoFlag, ...extra] = process.argv.slice(2);
 if (
   !certPath ||
   !keyPath ||
-  (responseFlag !== undefined && (responseFlag !== '--response' || !responsePath))
+  (responseFlag !== undefined && (responseFlag !== '--response' || !responsePath)) ||
+  (echoFlag !== undefined && echoFlag !== '--echo-uid') ||
+  extra.length > 0
 ) {
-  console.error('usage: baseline-server.js <cert.pem> <key.pem> [--response <answer.json>]');
+  console.error('usage: baseline-server.js <cert.pem> <key.pem> [--response <answer.json> [--echo-uid]]');
   process.exit(2);
 }
 const precomputed = responsePath ? readFileSync(responsePath) : undefined;
@@ -37,7 +42,14 @@ interface Review {
   request?: { uid?: string };
 }
 
-if (precomputed) {
+if (precomputed && echoFlag) {
+  const answerFor = answerWithUid(precomputed.toString('utf8'));
+  app.post('/inject', async (request, reply) =>
+    reply
+      .type('application/json; charset=utf-8')
+      .send(answerFor((request.body as Review).request?.uid ?? '')),
+  );
+} else if (precomputed) {
   app.post('/inject', async (_request, reply) =>
     reply.type('application/json; charset=utf-8').send(precomputed),
   );
@@ -50,6 +62,19 @@ if (precomputed) {
       response: { uid: review.request?.uid, allowed: true },
     };
   });
+}
+
+/** The answer's text around its uid, put back together around another one. */
+function answerWithUid(answer: string): (uid: string) => string {
+  const uid = (JSON.parse(answer) as { response?: { uid?: unknown } }).response?.uid;
+  const field = `"uid":${JSON.stringify(uid)}`;
+  const at = answer.indexOf(field);
+  if (typeof uid !== 'string' || at < 0 || answer.includes(field, at + 1)) {
+    throw new Error('--echo-uid: the answer must hold response.uid once');
+  }
+  const before = `${answer.slice(0, at)}"uid":`;
+  const after = answer.slice(at + field.length);
+  return (requestUid) => before + JSON.stringify(requestUid) + after;
 }
 
 await app.listen({ port: 0, host: '127.0.0.1' });

@@ -1,12 +1,19 @@
 /**
- * Section 5: pod creation through a real kube-apiserver (v1.20.2, etcd, no kubelet), in a namespace labelled
- * istio-injection=enabled (the webhook is called) against an unlabelled one (no webhook matches), interleaved so
- * that contention hits both alike; plus the apiserver's own view of the webhook call from its /metrics.
+ * Section 5: pod creation through a real kube-apiserver (v1.20.2, etcd, no kubelet), one create at a time, in
+ * turn through four namespaces so that contention hits them alike:
+ * - unlabelled: no webhook matches;
+ * - the allow floor: a webhook with no work of its own that admits without a patch (bench/webhook-floors.ts);
+ * - the patch floor: a webhook with no work of its own that answers with the injector's own answer for this pod;
+ * - labelled istio-injection=enabled: the injector.
+ * The floors split a labelled create's extra cost into the apiserver's (calling a webhook, applying the patch) and
+ * the injector's. Plus the apiserver's own view of each webhook call, from its /metrics.
  */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { CONTAINER_NAMES } from '../common/constants.js';
+import { CONTAINER_NAMES, INJECT_PATH } from '../common/constants.js';
 import {
   controlPlaneRequirements,
   startControlPlane,
@@ -14,16 +21,33 @@ import {
 } from '../test/harness/control-plane.js';
 import { localWebhookConfiguration, toYamlDocument } from '../test/harness/webhook-configuration.js';
 import { startWebhookProcess, type WebhookProcess } from '../test/harness/webhook-process.js';
-import { getText } from './https-client.js';
+import { getText, postJson } from './https-client.js';
 import { histogramDelta, histogramQuantile, readHistograms, type Histogram } from './prometheus.js';
-import { typicalPod } from './pods.js';
+import { admissionReview, typicalPod } from './pods.js';
+import { startBaselineServer, type BaselineServer } from './processes.js';
 import { latestObservation } from './server-observation.js';
 import { formatNumber, formatRatio, type Report } from './report.js';
 import { millisecondsSince, percentile, ratio } from './stats.js';
+import { FLOOR_LABEL, FLOORS, floorWebhookConfiguration, type Floor } from './webhook-floors.js';
 
 const SECTION = '5. End to end on a real kube-apiserver';
-const INJECTED_NAMESPACE = 'bench-injected';
-const PLAIN_NAMESPACE = 'bench-plain';
+/** The namespaces, in the order each round of creates visits them. */
+const NAMESPACES = {
+  plain: 'bench-plain',
+  allowFloor: 'bench-floor-allow',
+  patchFloor: 'bench-floor-patch',
+  injected: 'bench-injected',
+} as const;
+type Route = keyof typeof NAMESPACES;
+const ROUTES = Object.keys(NAMESPACES) as Route[];
+const ROUTE_TITLES: Record<Route, string> = {
+  plain: 'create, unlabelled (no webhook called)',
+  allowFloor: 'create through the allow floor (a webhook with no work of its own, no patch)',
+  patchFloor: "create through the patch floor (a webhook with no work of its own, the injector's answer)",
+  injected: 'create, labelled `istio-injection=enabled` (the injector)',
+};
+/** Whether a pod created in the route's namespace must be stored with the proxy. */
+const INJECTS: Record<Route, boolean> = { plain: false, allowFloor: false, patchFloor: true, injected: true };
 const WARMUP_CREATES = 20;
 const WEBHOOK_METRIC = 'apiserver_admission_webhook_admission_duration_seconds';
 /** The webhook's own time per request, arrival to answer sent, as its /metrics report it (Istio's name and meaning). */
@@ -33,6 +57,12 @@ const SERVER_OBSERVER = fileURLToPath(new URL('./server-observer.js', import.met
 /** Targets (issue 12). */
 const MAX_LABELLED_VS_UNLABELLED_P50 = 1.2;
 const MAX_APISERVER_VS_WEBHOOK_MEAN = 3;
+
+interface Timings {
+  p50: number;
+  p99: number;
+  mean: number;
+}
 
 export async function benchEndToEnd(report: Report, creates: number): Promise<void> {
   report.section(SECTION);
@@ -46,6 +76,7 @@ export async function benchEndToEnd(report: Report, creates: number): Promise<vo
 
   let controlPlane: ControlPlane | undefined;
   let webhook: WebhookProcess | undefined;
+  const floors: BaselineServer[] = [];
   try {
     try {
       controlPlane = await startControlPlane();
@@ -58,31 +89,57 @@ export async function benchEndToEnd(report: Report, creates: number): Promise<vo
       nodeFlags: [`--import=${pathToFileURL(SERVER_OBSERVER).href}`],
     });
     const core = controlPlane.kubeConfig.makeApiClient(CoreV1Api);
+    const injectorConfiguration = localWebhookConfiguration({ url: webhook.url, caPem: webhook.ca.cert });
+    await kubectlOk(controlPlane, ['apply', '-f', '-'], toYamlDocument(injectorConfiguration));
+    await core.createNamespace({
+      body: { metadata: { name: NAMESPACES.injected, labels: { 'istio-injection': 'enabled' } } },
+    });
+    await core.createNamespace({ body: { metadata: { name: NAMESPACES.plain } } });
+    for (const floor of FLOORS) {
+      await core.createNamespace({
+        body: { metadata: { name: floorNamespace(floor), labels: { [FLOOR_LABEL]: floor } } },
+      });
+    }
+    const answerFile = join(controlPlane.dir, 'injector-answer.json');
+    await writeFile(answerFile, await injectorAnswer(core, webhook, floorNamespace('patch')));
+    const origins = {} as Record<Floor, string>;
+    for (const floor of FLOORS) {
+      const server = await startBaselineServer(
+        webhook.certPath,
+        webhook.keyPath,
+        floor === 'patch' ? { responseFile: answerFile, echoUid: true } : {},
+      );
+      floors.push(server);
+      origins[floor] = server.origin;
+    }
     await kubectlOk(
       controlPlane,
       ['apply', '-f', '-'],
-      toYamlDocument(localWebhookConfiguration({ url: webhook.url, caPem: webhook.ca.cert })),
+      toYamlDocument(floorWebhookConfiguration(injectorConfiguration, origins)),
     );
-    await core.createNamespace({
-      body: { metadata: { name: INJECTED_NAMESPACE, labels: { 'istio-injection': 'enabled' } } },
-    });
-    await core.createNamespace({ body: { metadata: { name: PLAIN_NAMESPACE } } });
-    await untilWebhookActive(core);
+    await untilInjected(core, NAMESPACES.injected);
+    await untilInjected(core, NAMESPACES.patchFloor);
 
     const creator = new PodCreator(core);
     for (let i = 0; i < WARMUP_CREATES; i++) {
-      await creator.create(INJECTED_NAMESPACE);
-      await creator.create(PLAIN_NAMESPACE);
+      for (const route of ROUTES) await creator.create(route);
     }
+    creator.checkPatchFloorMatchesInjector();
     const before = await webhookHistograms(controlPlane);
     const ownBefore = await injectionHistogram(webhook);
     // The observer's lines arrive through a pipe: a moment for the last ones, so the scrape is not counted.
     await sleep(OBSERVER_LINES_MS);
     const observedBefore = latestObservation(webhook.logs());
-    const timings = { injected: [] as number[], plain: [] as number[] };
+    const samples = Object.fromEntries(ROUTES.map((route) => [route, [] as number[]])) as Record<
+      Route,
+      number[]
+    >;
     for (let i = 0; i < creates; i++) {
-      timings.injected.push(await creator.create(INJECTED_NAMESPACE));
-      timings.plain.push(await creator.create(PLAIN_NAMESPACE));
+      // The order rotates, so that no namespace always follows the same one.
+      for (let j = 0; j < ROUTES.length; j++) {
+        const route = ROUTES[(i + j) % ROUTES.length]!;
+        samples[route].push(await creator.create(route));
+      }
     }
     const after = await webhookHistograms(controlPlane);
     await sleep(OBSERVER_LINES_MS);
@@ -96,35 +153,34 @@ export async function benchEndToEnd(report: Report, creates: number): Promise<vo
       throw new Error(`pods were stored with the wrong containers: ${creator.wrong.slice(0, 5).join('; ')}`);
     }
 
-    const describe = (samples: number[]) => ({
-      p50: percentile(samples, 50),
-      p99: percentile(samples, 99),
-      mean: samples.reduce((total, ms) => total + ms, 0) / samples.length,
-    });
-    const summary = { injected: describe(timings.injected), plain: describe(timings.plain) };
-    report.figure(SECTION, 'pod create, labelled namespace: p50', summary.injected.p50, 'ms');
-    report.figure(SECTION, 'pod create, labelled namespace: p99', summary.injected.p99, 'ms');
-    report.figure(SECTION, 'pod create, unlabelled namespace: p50', summary.plain.p50, 'ms');
-    report.figure(SECTION, 'pod create, unlabelled namespace: p99', summary.plain.p99, 'ms');
-    report.figure(SECTION, 'labelled/unlabelled p50', ratio(summary.injected.p50, summary.plain.p50), '×');
-    report.figure(SECTION, 'labelled/unlabelled p99', ratio(summary.injected.p99, summary.plain.p99), '×');
-
-    const calls = [...after].map(([name, histogram]) => ({
-      name,
-      delta: histogramDelta(histogram, before.get(name)),
-    }));
-    const called = calls.filter((call) => call.delta.count > 0);
-    const webhookRows = called.map(({ name, delta }) => {
-      const meanMs = (delta.sum / delta.count) * 1000;
-      const p99Ms = histogramQuantile(0.99, delta) * 1000;
-      report.figure(SECTION, `apiserver's ${name}: calls`, delta.count, 'calls');
-      report.figure(SECTION, `apiserver's ${name}: mean (sum/count)`, meanMs, 'ms');
-      report.figure(SECTION, `apiserver's ${name}: p99 (from buckets)`, p99Ms, 'ms');
-      return { name, calls: delta.count, meanMs, p99Ms, buckets: delta.buckets };
-    });
-    if (called.length === 0) report.note(`WARNING: ${WEBHOOK_METRIC} recorded no webhook call`);
-
-    const p50Ratio = ratio(summary.injected.p50, summary.plain.p50);
+    const timings = Object.fromEntries(ROUTES.map((route) => [route, describe(samples[route])])) as Record<
+      Route,
+      Timings
+    >;
+    for (const route of ROUTES) {
+      report.figure(SECTION, `${ROUTE_TITLES[route]}: p50`, timings[route].p50, 'ms');
+      report.figure(SECTION, `${ROUTE_TITLES[route]}: p99`, timings[route].p99, 'ms');
+    }
+    const p50Ratio = ratio(timings.injected.p50, timings.plain.p50);
+    report.figure(SECTION, 'labelled/unlabelled p99', ratio(timings.injected.p99, timings.plain.p99), '×');
+    report.figure(
+      SECTION,
+      'allow floor/unlabelled p50',
+      ratio(timings.allowFloor.p50, timings.plain.p50),
+      '×',
+    );
+    report.figure(
+      SECTION,
+      'patch floor/unlabelled p50',
+      ratio(timings.patchFloor.p50, timings.plain.p50),
+      '×',
+    );
+    report.figure(
+      SECTION,
+      "labelled/patch floor p50 (what the injector's review adds to a webhook with the same answer)",
+      ratio(timings.injected.p50, timings.patchFloor.p50),
+      '×',
+    );
     report.target(
       {
         section: SECTION,
@@ -135,13 +191,36 @@ export async function benchEndToEnd(report: Report, creates: number): Promise<vo
       },
       p50Ratio <= MAX_LABELLED_VS_UNLABELLED_P50,
     );
+
+    const injectorNames = new Set(injectorConfiguration.webhooks.map((w) => w.name));
+    const webhookRows = [...after]
+      .map(([name, histogram]) => ({ name, delta: histogramDelta(histogram, before.get(name)) }))
+      .filter(({ delta }) => delta.count > 0)
+      .map(({ name, delta }) => {
+        const meanMs = (delta.sum / delta.count) * 1000;
+        const p99Ms = histogramQuantile(0.99, delta) * 1000;
+        report.figure(SECTION, `apiserver's ${name}: calls`, delta.count, 'calls');
+        report.figure(SECTION, `apiserver's ${name}: mean (sum/count)`, meanMs, 'ms');
+        report.figure(SECTION, `apiserver's ${name}: p99 (from buckets)`, p99Ms, 'ms');
+        return {
+          name,
+          injector: injectorNames.has(name),
+          calls: delta.count,
+          meanMs,
+          p99Ms,
+          buckets: delta.buckets,
+        };
+      });
+    const injectorRows = webhookRows.filter((row) => row.injector);
+    if (injectorRows.length === 0) report.note(`WARNING: ${WEBHOOK_METRIC} recorded no call to the injector`);
+
     const own = histogramDelta(ownAfter, ownBefore);
     const ownMeanMs = own.count > 0 ? (own.sum / own.count) * 1000 : Number.NaN;
     report.figure(SECTION, `webhook's own ${INJECTION_METRIC}: requests`, own.count, 'requests');
     report.figure(SECTION, `webhook's own ${INJECTION_METRIC}: mean`, ownMeanMs, 'ms');
+    const injectorCalls = injectorRows.reduce((total, row) => total + row.calls, 0);
     const apiserverMeanMs =
-      webhookRows.reduce((total, row) => total + row.meanMs * row.calls, 0) /
-      webhookRows.reduce((total, row) => total + row.calls, 0);
+      injectorRows.reduce((total, row) => total + row.meanMs * row.calls, 0) / injectorCalls;
     const meanRatio = ratio(apiserverMeanMs, ownMeanMs);
     report.target(
       {
@@ -153,14 +232,13 @@ export async function benchEndToEnd(report: Report, creates: number): Promise<vo
       },
       meanRatio <= MAX_APISERVER_VS_WEBHOOK_MEAN,
     );
-    const callCount = webhookRows.reduce((total, row) => total + row.calls, 0);
     report.figure(
       SECTION,
       'new connections the webhook accepted during the measured creates',
       newConnections,
       'connections',
     );
-    report.figure(SECTION, 'webhook calls per new connection', ratio(callCount, newConnections), 'calls');
+    report.figure(SECTION, 'webhook calls per new connection', ratio(injectorCalls, newConnections), 'calls');
     report.figure(
       SECTION,
       `webhook's whole request time (headers parsed to response sent), over ${serverRequests} requests: mean`,
@@ -176,104 +254,159 @@ export async function benchEndToEnd(report: Report, creates: number): Promise<vo
     report.details.endToEnd = {
       creates,
       apiserver: controlPlane.version,
-      timings: summary,
+      timings,
       webhook: webhookRows,
       webhookOwn: { reviews: own.count, meanMs: ownMeanMs },
       newConnections,
       webhookServer: { requests: serverRequests, meanMs: serverMeanMs },
     };
 
-    const bounds = (called[0]?.delta.buckets ?? [])
+    const bounds = (injectorRows[0]?.buckets ?? [])
       .map((b) => b.le)
       .filter(Number.isFinite)
       .map((le) => `${le * 1000}`)
       .join(', ');
     report.table({
       title: `End to end: pod creation through kube-apiserver ${controlPlane.version} (${creates} creates each)`,
-      header: ['Measure', 'p50 ms', 'p99 ms', 'mean ms'],
+      header: ['Measure', 'p50 ms', 'p99 ms', 'mean ms', 'p50 ÷ unlabelled'],
       rows: [
-        ['create, labelled `istio-injection=enabled`', ...msColumns(summary.injected)],
-        ['create, unlabelled (no webhook called)', ...msColumns(summary.plain)],
-        [
-          'labelled / unlabelled',
-          formatRatio(ratio(summary.injected.p50, summary.plain.p50)),
-          formatRatio(ratio(summary.injected.p99, summary.plain.p99)),
-          formatRatio(ratio(summary.injected.mean, summary.plain.mean)),
-        ],
+        ...ROUTES.map((route) => [
+          ROUTE_TITLES[route],
+          ...msColumns(timings[route]),
+          formatRatio(ratio(timings[route].p50, timings.plain.p50)),
+        ]),
         ...webhookRows.map((row) => [
           `apiserver's webhook call time, ${row.name} (${row.calls} calls)`,
           '',
           formatNumber(row.p99Ms),
           formatNumber(row.meanMs),
+          '',
         ]),
         [
           `webhook's own time per request, ${INJECTION_METRIC} (${own.count} requests)`,
           '',
           '',
           formatNumber(ownMeanMs),
+          '',
         ],
         [
           `webhook's whole request time, headers parsed to response sent (${serverRequests} requests)`,
           '',
           '',
           formatNumber(serverMeanMs),
+          '',
         ],
         [
-          `new connections to the webhook (TLS handshakes) over ${callCount} calls`,
+          `new connections to the webhook (TLS handshakes) over ${injectorCalls} calls`,
           '',
           '',
           String(newConnections),
+          '',
         ],
       ],
       notes: [
-        `Creates alternate between the namespaces, one at a time, after ${WARMUP_CREATES} warm-up creates each. ` +
-          `The webhook time is ${WEBHOOK_METRIC} over the measured creates; its p99 is interpolated ` +
+        `Creates go through the four namespaces in turn, one at a time, after ${WARMUP_CREATES} warm-up creates each. ` +
+          'The floors are bare Fastify webhooks with no work of their own (bench/webhook-floors.ts), the patch floor answering with the ' +
+          "injector's own answer for this pod, so that its creates store the same pod as the injector's. " +
+          `The webhook times are ${WEBHOOK_METRIC} over the measured creates; p99 is interpolated ` +
           `inside buckets of ${bounds} ms, so it is coarse.`,
       ],
     });
   } finally {
+    for (const floor of floors) await floor.stop();
     await webhook?.stop();
     await controlPlane?.stop();
   }
+}
+
+function floorNamespace(floor: Floor): string {
+  return floor === 'allow' ? NAMESPACES.allowFloor : NAMESPACES.patchFloor;
+}
+
+function describe(samples: number[]): Timings {
+  return {
+    p50: percentile(samples, 50),
+    p99: percentile(samples, 99),
+    mean: samples.reduce((total, ms) => total + ms, 0) / samples.length,
+  };
+}
+
+/**
+ * The injector's answer for the pod as the apiserver sends it to webhooks in `namespace`: defaulted and through
+ * the built-in admission plugins, as a server-side dry run returns it (less the fields set after admission).
+ */
+async function injectorAnswer(core: CoreV1Api, webhook: WebhookProcess, namespace: string): Promise<string> {
+  const pod = typicalPod('bench-answer');
+  const admitted = await core.createNamespacedPod({
+    namespace,
+    body: { ...pod, metadata: { ...pod.metadata, namespace } },
+    dryRun: 'All',
+  });
+  const { uid: _uid, creationTimestamp: _created, ...metadata } = admitted.metadata ?? {};
+  const review = admissionReview({ ...admitted, metadata, status: undefined });
+  const answer = await postJson(`${webhook.url}${INJECT_PATH}`, webhook.ca.cert, JSON.stringify(review));
+  if (answer.status !== 200 || !answer.text.includes('"patch"')) {
+    throw new Error(
+      `the injector answered the floor's pod with ${answer.status}: ${answer.text.slice(0, 200)}`,
+    );
+  }
+  return answer.text;
 }
 
 function msColumns(figures: { p50: number; p99: number; mean: number }): string[] {
   return [formatNumber(figures.p50), formatNumber(figures.p99), formatNumber(figures.mean)];
 }
 
-/** Creates pods with fresh names, timing each create, and remembers any pod stored with the wrong containers. */
+/**
+ * Creates pods with fresh names, timing each create; remembers any pod stored with the wrong containers, and the
+ * first spec stored through each route.
+ */
 class PodCreator {
   private next = 0;
   readonly wrong: string[] = [];
+  private readonly firstSpecs = new Map<Route, string>();
 
   constructor(private readonly core: CoreV1Api) {}
 
-  async create(namespace: string): Promise<number> {
+  async create(route: Route): Promise<number> {
+    const namespace = NAMESPACES[route];
     const pod = typicalPod(`bench-${this.next++}`);
     const body: V1Pod = { ...pod, metadata: { ...pod.metadata, namespace } };
     const started = process.hrtime.bigint();
     const stored = await this.core.createNamespacedPod({ namespace, body });
     const ms = millisecondsSince(started);
-    const injected = stored.spec?.containers.some((c) => c.name === CONTAINER_NAMES.proxy) ?? false;
-    if (injected !== (namespace === INJECTED_NAMESPACE)) {
-      this.wrong.push(`${namespace}/${body.metadata?.name} ${injected ? 'injected' : 'not injected'}`);
+    if (isInjected(stored) !== INJECTS[route]) {
+      this.wrong.push(
+        `${namespace}/${body.metadata?.name} ${isInjected(stored) ? 'injected' : 'not injected'}`,
+      );
     }
+    if (!this.firstSpecs.has(route)) this.firstSpecs.set(route, JSON.stringify(stored.spec));
     return ms;
+  }
+
+  /** The patch floor is a floor only if its creates store what the injector's do. */
+  checkPatchFloorMatchesInjector(): void {
+    if (this.firstSpecs.get('patchFloor') !== this.firstSpecs.get('injected')) {
+      throw new Error("the patch floor's pods differ from the injector's: its answer is not the injector's");
+    }
   }
 }
 
-/** The apiserver learns of a new webhook configuration asynchronously; wait until a pod is injected. */
-async function untilWebhookActive(core: CoreV1Api): Promise<void> {
+const isInjected = (pod: V1Pod) =>
+  pod.spec?.containers.some((c) => c.name === CONTAINER_NAMES.proxy) ?? false;
+
+/** The apiserver learns of a new webhook configuration asynchronously; wait until a pod in namespace is injected. */
+async function untilInjected(core: CoreV1Api, namespace: string): Promise<void> {
   for (let attempt = 0; attempt < 100; attempt++) {
     const pod = typicalPod(`probe-${attempt}`);
     const stored = await core.createNamespacedPod({
-      namespace: INJECTED_NAMESPACE,
-      body: { ...pod, metadata: { ...pod.metadata, namespace: INJECTED_NAMESPACE } },
+      namespace,
+      body: { ...pod, metadata: { ...pod.metadata, namespace } },
     });
-    if (stored.spec?.containers.some((c) => c.name === CONTAINER_NAMES.proxy)) return;
+    if (isInjected(stored)) return;
     await sleep(100);
   }
-  throw new Error('the webhook configuration never took effect');
+  throw new Error(`the webhook configuration for ${namespace} never took effect`);
 }
 
 async function webhookHistograms(controlPlane: ControlPlane): Promise<Map<string, Histogram>> {

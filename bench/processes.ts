@@ -26,12 +26,14 @@ export interface BaselineOptions {
   inspect?: boolean;
   /** Answer every review with these bytes (the size-matched floor) instead of a bare `allowed: true`. */
   responseFile?: string;
+  /** With responseFile: put each review's uid in that answer, as a real kube-apiserver requires. */
+  echoUid?: boolean;
 }
 
 export async function startBaselineServer(
   certPath: string,
   keyPath: string,
-  { inspect = false, responseFile }: BaselineOptions = {},
+  { inspect = false, responseFile, echoUid = false }: BaselineOptions = {},
 ): Promise<BaselineServer> {
   const child = spawn(
     process.execPath,
@@ -41,6 +43,7 @@ export async function startBaselineServer(
       certPath,
       keyPath,
       ...(responseFile ? ['--response', responseFile] : []),
+      ...(responseFile && echoUid ? ['--echo-uid'] : []),
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );

@@ -12,6 +12,7 @@ export const MUTATING_WEBHOOK_MANIFEST = repoPath('manifests', 'mutating-webhook
 interface Webhook {
   name: string;
   clientConfig: { service?: unknown; url?: string; caBundle?: string };
+  namespaceSelector?: unknown;
   timeoutSeconds?: number;
   failurePolicy?: string;
 }
