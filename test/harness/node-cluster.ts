@@ -546,12 +546,27 @@ async function removeMatching(dir: string, matches: (name: string) => boolean): 
 
 /** Shims outlive containerd (they are re-parented); any left is found by the socket address on its command line. */
 async function killShims(paths: NodePaths): Promise<void> {
-  for (const pid of await pidsWithArgument(paths.containerdSocket)) {
+  const pids = await pidsWithArgument(paths.containerdSocket);
+  for (const pid of pids) {
     try {
       process.kill(pid, 'SIGKILL');
     } catch {
       // already gone
     }
+  }
+  // A killed shim is gone only once init has reaped it; until then it still answers signal 0.
+  const deadline = Date.now() + SHIM_REAP_TIMEOUT_MS;
+  while (pids.some(exists) && Date.now() < deadline) await sleep(20);
+}
+
+const SHIM_REAP_TIMEOUT_MS = 5_000;
+
+function exists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
