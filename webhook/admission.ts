@@ -254,7 +254,8 @@ function withMarkers(value: unknown, found: string[]): unknown {
   if (prototype !== Object.prototype && prototype !== null) return value;
   const record = value as Record<string, unknown>;
   let copy: Record<string, unknown> | undefined;
-  for (const key of Object.keys(record)) {
+  for (const key in record) {
+    if (!Object.hasOwn(record, key)) continue;
     const replaced = withMarkers(record[key], found);
     if (replaced !== record[key]) (copy ??= { ...record })[key] = replaced;
   }

@@ -394,6 +394,9 @@ export interface ReadAnnotations {
   warnings: string[];
 }
 
+/** The table's keys and rows, listed once rather than on every review. */
+const ANNOTATION_ENTRIES = Object.entries(ANNOTATION_TABLE) as [AnnotationKey, AnnotationRow<unknown>][];
+
 /** Every annotation of the table the pod has: screened (a string of sane length), then parsed by its row. */
 export function readAnnotations(
   annotations: Readonly<Record<string, unknown>>,
@@ -402,7 +405,7 @@ export function readAnnotations(
   const parsed: Record<string, unknown> = {};
   const problems: AnnotationProblem[] = [];
   const warnings: string[] = [];
-  for (const [key, spec] of Object.entries(ANNOTATION_TABLE) as [AnnotationKey, AnnotationRow<unknown>][]) {
+  for (const [key, spec] of ANNOTATION_ENTRIES) {
     if (!Object.hasOwn(annotations, spec.name)) continue;
     const value = annotations[spec.name];
     if (typeof value !== 'string') {

@@ -55,6 +55,17 @@ describe('template rendering by structural substitution', () => {
     expect(data.proxy.resources.limits.cpu).toBe('1');
   });
 
+  it('copies a `__proto__` key of parsed JSON as data, never as the copy’s prototype', () => {
+    const parsed = JSON.parse('{"volume": {"__proto__": {"polluted": true}, "name": "v"}}') as Record<
+      string,
+      unknown
+    >;
+    const rendered = renderTemplate({ v: '{{ volume }}' }, parsed) as { v: Record<string, unknown> };
+    expect(Object.getPrototypeOf(rendered.v)).toBe(Object.prototype);
+    expect(rendered.v.polluted).toBeUndefined();
+    expect(JSON.stringify(rendered.v)).toBe('{"__proto__":{"polluted":true},"name":"v"}');
+  });
+
   it.each([
     [{ a: '{{ proxy.missing }}' }, 'unknown placeholder proxy.missing'],
     [{ a: 'x {{ proxy.args }}' }, 'cannot be interpolated'],

@@ -134,8 +134,20 @@ function copyOf(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(copyOf);
   const prototype = Object.getPrototypeOf(value) as unknown;
   if (prototype !== Object.prototype && prototype !== null) return structuredClone(value);
-  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, copyOf(item)]));
+  // A loop rather than Object.fromEntries(Object.entries(…)): copies run on every render, and the entry arrays
+  // were most of what a render allocated.
+  const record = value as Record<string, unknown>;
+  const copy: Record<string, unknown> = {};
+  for (const key in record) {
+    if (!Object.hasOwn(record, key)) continue;
+    // Parsed JSON may hold an own `__proto__` key; assigning it would set the copy's prototype instead.
+    if (key === '__proto__') Object.defineProperty(copy, key, { ...OWN_DATA, value: copyOf(record[key]) });
+    else copy[key] = copyOf(record[key]);
+  }
+  return copy;
 }
+
+const OWN_DATA = { enumerable: true, writable: true, configurable: true } as const;
 
 function lookup(data: Data, keys: readonly string[], path: string, where: string): unknown {
   let value: unknown = data;
