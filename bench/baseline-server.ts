@@ -8,8 +8,8 @@
  *   read once at start. This is the floor for an injector that answers with a patch: the same parse, the same
  *   bytes encrypted and written, and no work to make them.
  * - with `--echo-uid` as well: the same answer, with the review's uid in place of the one in FILE, so that a real
- *   kube-apiserver accepts it (it refuses an answer for another uid). Section 5 points a webhook at it: an instant
- *   webhook with the injector's own patch.
+ *   kube-apiserver accepts it (it refuses an answer for another uid). Section 5 points a webhook at it: a webhook
+ *   with no work of its own that answers with the injector's own patch.
  *
  * Usage: node dist/bench/baseline-server.js <cert.pem> <key.pem> [--response <answer.json> [--echo-uid]]; prints
  * {"port":N} once listening.

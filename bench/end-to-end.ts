@@ -10,9 +10,9 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import { CONTAINER_NAMES, INJECT_PATH } from '../common/constants.js';
 import {
   controlPlaneRequirements,
@@ -353,7 +353,7 @@ async function injectorAnswer(core: CoreV1Api, webhook: WebhookProcess, namespac
   return answer.text;
 }
 
-function msColumns(figures: { p50: number; p99: number; mean: number }): string[] {
+function msColumns(figures: Timings): string[] {
   return [formatNumber(figures.p50), formatNumber(figures.p99), formatNumber(figures.mean)];
 }
 

@@ -57,7 +57,8 @@ async function takeLock(lock: string): Promise<boolean> {
   return false;
 }
 
-function isAlive(pid: number): boolean {
+/** Whether a process exists (a zombie not yet reaped still does). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -48,7 +48,7 @@ import {
   pkiFiles,
   toArgs,
 } from './node-config.js';
-import { type ContainerdRoot, takeContainerdRoot } from './containerd-root.js';
+import { type ContainerdRoot, isAlive, takeContainerdRoot } from './containerd-root.js';
 import { type NodeNetwork, createNodeNetwork } from './node-network.js';
 import { hasCommand, inCI, isRoot } from './requirements.js';
 import { onTerminationSignal } from './termination.js';
@@ -556,19 +556,10 @@ async function killShims(paths: NodePaths): Promise<void> {
   }
   // A killed shim is gone only once init has reaped it; until then it still answers signal 0.
   const deadline = Date.now() + SHIM_REAP_TIMEOUT_MS;
-  while (pids.some(exists) && Date.now() < deadline) await sleep(20);
+  while (pids.some(isAlive) && Date.now() < deadline) await sleep(20);
 }
 
 const SHIM_REAP_TIMEOUT_MS = 5_000;
-
-function exists(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** The processes whose command line holds `argument`, e.g. a path inside a cluster's directory. */
 export async function pidsWithArgument(argument: string): Promise<number[]> {
