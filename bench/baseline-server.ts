@@ -16,7 +16,8 @@
  */
 import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
-import { BODY_LIMIT_BYTES } from '../webhook/server.js';
+// Only the constant: the baselines load Fastify and nothing of the webhook's.
+import { BODY_LIMIT_BYTES } from '../common/constants.js';
 
 const [certPath, keyPath, responseFlag, responsePath, echoFlag, ...extra] = process.argv.slice(2);
 if (

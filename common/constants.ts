@@ -131,6 +131,9 @@ export const ANNOTATIONS = {
 export const WEBHOOK_CONFIGURATION_NAME = 'mesh-injector';
 export const INJECT_PATH = '/inject';
 
+/** The largest admission request the webhook reads: the apiserver may send the old and the new object of up to 3 MiB each. */
+export const BODY_LIMIT_BYTES = 7 * 1024 * 1024;
+
 /**
  * The webhook container's environment variables naming the images it injects. They sit in the Deployment, where a
  * kustomize overlay's `images:` rewrites them (manifests/kustomizeconfig.yaml), and override values.yaml's `images`.

@@ -10,9 +10,10 @@ import { connect as connectTcp, type AddressInfo, type Socket } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BODY_LIMIT_BYTES } from '../common/constants.js';
 import { createCA, issueServingCert, type CertificateAuthority } from '../common/pki.js';
 import { createMetrics } from '../webhook/metrics.js';
-import { BODY_LIMIT_BYTES, buildServer, type InjectorServer } from '../webhook/server.js';
+import { buildServer, type InjectorServer } from '../webhook/server.js';
 import { admissionReview, shippedConfig, typicalPod } from './fixtures/pods.js';
 import { startWebhookProcess } from './harness/webhook-process.js';
 

@@ -1,10 +1,11 @@
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { BODY_LIMIT_BYTES } from '../common/constants.js';
 import { admissionReview, shippedConfig, typicalPod } from '../test/fixtures/pods.js';
 import type { InjectorConfig } from './config.js';
 import { createLogger } from './logging.js';
 import { createMetrics } from './metrics.js';
-import { BODY_LIMIT_BYTES, buildServer, type InjectorServer } from './server.js';
+import { buildServer, type InjectorServer } from './server.js';
 
 let app: InjectorServer | undefined;
 

@@ -10,7 +10,7 @@ import Fastify, {
   type FastifyRequest,
 } from 'fastify';
 import type { Logger } from 'pino';
-import { INJECT_PATH } from '../common/constants.js';
+import { BODY_LIMIT_BYTES, INJECT_PATH } from '../common/constants.js';
 import {
   admissionResponseJson,
   parseAdmissionReview,
@@ -22,9 +22,6 @@ import type { InjectionContext } from './inject.js';
 import type { InjectorMetrics } from './metrics.js';
 import { podName, reviewRequest, type ReviewOutcome } from './review.js';
 import { MIN_TLS_VERSION } from './tls-reloader.js';
-
-/** The apiserver may send the old and the new object of up to 3 MiB each. */
-export const BODY_LIMIT_BYTES = 7 * 1024 * 1024;
 
 export interface ServerState {
   /** The configuration in use, or undefined while none has loaded. */
