@@ -1,8 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { IMAGES, ensureImages } from './harness/images.js';
-import { descendants, isAlive, leftovers, sharedEntries } from './harness/leftovers.js';
+import { describeProcess, isAlive, leftovers, sharedEntries } from './harness/leftovers.js';
 import {
   type NodeCluster,
+  descendants,
   nodeClusterRequirements,
   pidsWithArgument,
   startNodeCluster,
@@ -65,7 +66,8 @@ describe.skipIf(missing.length > 0)('a one-node cluster in a network namespace',
     cluster = undefined;
 
     expect(await leftovers(traces, sharedBefore)).toEqual([]);
-    expect([...shims, ...podProcesses, ...clusterProcesses].filter(isAlive)).toEqual([]);
+    const alive = [...shims, ...podProcesses, ...clusterProcesses].filter(isAlive);
+    expect(await Promise.all(alive.map(describeProcess))).toEqual([]);
   }, 600_000);
 });
 

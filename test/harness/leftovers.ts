@@ -47,29 +47,6 @@ export async function sharedEntries(): Promise<Set<string>> {
   return entries;
 }
 
-/** The processes started from any of `pids` (children, grandchildren...), read from /proc. */
-export async function descendants(pids: number[]): Promise<number[]> {
-  const parentOf = new Map<number, number>();
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    if (Number.isInteger(ppid)) parentOf.set(Number(entry), ppid);
-  }
-  const found = new Set<number>();
-  let added = true;
-  while (added) {
-    added = false;
-    for (const [pid, ppid] of parentOf) {
-      if (!found.has(pid) && (pids.includes(ppid) || found.has(ppid))) {
-        found.add(pid);
-        added = true;
-      }
-    }
-  }
-  return [...found];
-}
-
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -77,6 +54,14 @@ export function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
+}
+
+/** A process as the failure of a leftovers check shows it: pid, name, state (Z for a zombie), parent, command line. */
+export async function describeProcess(pid: number): Promise<string> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+  const [state = '?', parent = '?'] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return `${pid} ${name} (${state}, parent ${parent}) ${await commandLine(pid)}`.trim();
 }
 
 async function commandLine(pid: number): Promise<string> {

@@ -544,9 +544,13 @@ async function removeMatching(dir: string, matches: (name: string) => boolean): 
   );
 }
 
-/** Shims outlive containerd (they are re-parented); any left is found by the socket address on its command line. */
+/**
+ * Shims outlive containerd (they are re-parented); any left is found by the socket address on its command line, and
+ * goes with whatever of its pods' processes the kubelet left.
+ */
 async function killShims(paths: NodePaths): Promise<void> {
-  const pids = await pidsWithArgument(paths.containerdSocket);
+  const shims = await pidsWithArgument(paths.containerdSocket);
+  const pids = [...shims, ...(await descendants(shims))];
   for (const pid of pids) {
     try {
       process.kill(pid, 'SIGKILL');
@@ -554,12 +558,35 @@ async function killShims(paths: NodePaths): Promise<void> {
       // already gone
     }
   }
-  // A killed shim is gone only once init has reaped it; until then it still answers signal 0.
+  // A killed process is gone only once it is reaped (by init, once its shim is gone); until then it answers signal 0.
   const deadline = Date.now() + SHIM_REAP_TIMEOUT_MS;
   while (pids.some(isAlive) && Date.now() < deadline) await sleep(20);
 }
 
-const SHIM_REAP_TIMEOUT_MS = 5_000;
+const SHIM_REAP_TIMEOUT_MS = 10_000;
+
+/** The processes started from any of `pids` (children, grandchildren...), read from /proc. */
+export async function descendants(pids: number[]): Promise<number[]> {
+  const parentOf = new Map<number, number>();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (Number.isInteger(ppid)) parentOf.set(Number(entry), ppid);
+  }
+  const found = new Set<number>();
+  let added = true;
+  while (added) {
+    added = false;
+    for (const [pid, ppid] of parentOf) {
+      if (!found.has(pid) && (pids.includes(ppid) || found.has(ppid))) {
+        found.add(pid);
+        added = true;
+      }
+    }
+  }
+  return [...found];
+}
 
 /** The processes whose command line holds `argument`, e.g. a path inside a cluster's directory. */
 export async function pidsWithArgument(argument: string): Promise<number[]> {
