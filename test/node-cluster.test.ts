@@ -1,9 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { IMAGES, ensureImages } from './harness/images.js';
-import { describeProcess, isAlive, leftovers, sharedEntries } from './harness/leftovers.js';
+import { describeProcess, leftovers, sharedEntries } from './harness/leftovers.js';
 import {
   type NodeCluster,
   descendants,
+  isRunning,
   nodeClusterRequirements,
   pidsWithArgument,
   startNodeCluster,
@@ -66,7 +67,7 @@ describe.skipIf(missing.length > 0)('a one-node cluster in a network namespace',
     cluster = undefined;
 
     expect(await leftovers(traces, sharedBefore)).toEqual([]);
-    const alive = [...shims, ...podProcesses, ...clusterProcesses].filter(isAlive);
+    const alive = [...shims, ...podProcesses, ...clusterProcesses].filter(isRunning);
     expect(await Promise.all(alive.map(describeProcess))).toEqual([]);
   }, 600_000);
 });

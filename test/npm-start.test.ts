@@ -8,8 +8,8 @@ import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { controlPlaneRequirements } from './harness/control-plane.js';
-import { describeProcess, isAlive, leftovers, sharedEntries } from './harness/leftovers.js';
-import { descendants, nodeClusterRequirements } from './harness/node-cluster.js';
+import { describeProcess, leftovers, sharedEntries } from './harness/leftovers.js';
+import { descendants, isRunning, nodeClusterRequirements } from './harness/node-cluster.js';
 import { REPO_ROOT } from './harness/repo.js';
 import { missingRequirements } from './harness/requirements.js';
 
@@ -27,7 +27,7 @@ describe('npm start', () => {
 
       await terminate(npm.process, started);
 
-      expect(await Promise.all(started.filter(isAlive).map(describeProcess))).toEqual([]);
+      expect(await Promise.all(started.filter(isRunning).map(describeProcess))).toEqual([]);
       expect(existsSync(dirname(kubeconfig))).toBe(false);
     },
     300_000,
@@ -52,7 +52,7 @@ describe('npm start', () => {
         hostVeth: network?.[2] ?? '?',
       };
       expect(await leftovers(traces, sharedBefore)).toEqual([]);
-      expect(await Promise.all(started.filter(isAlive).map(describeProcess))).toEqual([]);
+      expect(await Promise.all(started.filter(isRunning).map(describeProcess))).toEqual([]);
     },
     900_000,
   );
@@ -92,6 +92,6 @@ async function terminate(npm: ChildProcessWithoutNullStreams, started: number[])
   npm.kill('SIGTERM');
   await exited;
   const deadline = Date.now() + 30_000;
-  while (started.some(isAlive) && Date.now() < deadline)
+  while (started.some(isRunning) && Date.now() < deadline)
     await new Promise((resolve) => setTimeout(resolve, 200));
 }

@@ -57,8 +57,7 @@ async function takeLock(lock: string): Promise<boolean> {
   return false;
 }
 
-/** Whether a process exists (a zombie not yet reaped still does). */
-export function isAlive(pid: number): boolean {
+function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

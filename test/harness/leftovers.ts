@@ -47,15 +47,6 @@ export async function sharedEntries(): Promise<Set<string>> {
   return entries;
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** A process as the failure of a leftovers check shows it: pid, name, state (Z for a zombie), parent, command line. */
 export async function describeProcess(pid: number): Promise<string> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');

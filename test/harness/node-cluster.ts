@@ -10,7 +10,7 @@
  * the kubelet changed, and the directory. It also runs on SIGINT and SIGTERM, and on a failed start.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -48,7 +48,7 @@ import {
   pkiFiles,
   toArgs,
 } from './node-config.js';
-import { type ContainerdRoot, isAlive, takeContainerdRoot } from './containerd-root.js';
+import { type ContainerdRoot, takeContainerdRoot } from './containerd-root.js';
 import { type NodeNetwork, createNodeNetwork } from './node-network.js';
 import { hasCommand, inCI, isRoot } from './requirements.js';
 import { onTerminationSignal } from './termination.js';
@@ -558,12 +558,25 @@ async function killShims(paths: NodePaths): Promise<void> {
       // already gone
     }
   }
-  // A killed process is gone only once it is reaped (by init, once its shim is gone); until then it answers signal 0.
-  const deadline = Date.now() + SHIM_REAP_TIMEOUT_MS;
-  while (pids.some(isAlive) && Date.now() < deadline) await sleep(20);
+  const deadline = Date.now() + KILLED_EXIT_TIMEOUT_MS;
+  while (pids.some(isRunning) && Date.now() < deadline) await sleep(20);
 }
 
-const SHIM_REAP_TIMEOUT_MS = 10_000;
+const KILLED_EXIT_TIMEOUT_MS = 10_000;
+
+/**
+ * Whether a process still runs: it exists and is not a zombie. A zombie has exited; it waits only for its parent to
+ * reap it, and an orphan's parent is init, which here (the sandbox's own PID 1) may take seconds to do so.
+ */
+export function isRunning(pid: number): boolean {
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return false;
+  }
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] !== 'Z';
+}
 
 /** The processes started from any of `pids` (children, grandchildren...), read from /proc. */
 export async function descendants(pids: number[]): Promise<number[]> {
