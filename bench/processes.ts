@@ -2,13 +2,15 @@
 import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import { terminate } from '../test/harness/child-process.js';
+import { statFields } from '../test/harness/proc.js';
+import { repoPath } from '../test/harness/repo.js';
 import type { LoadResult, LoadSpec } from './load-worker.js';
 
-const LOAD_WORKER = fileURLToPath(new URL('./load-worker.js', import.meta.url));
-const BASELINE_SERVER = fileURLToPath(new URL('./baseline-server.js', import.meta.url));
-const COLLECT_GARBAGE = fileURLToPath(new URL('./collect-garbage.js', import.meta.url));
+// The built scripts, also when this module runs from source (in vitest).
+const LOAD_WORKER = repoPath('dist', 'bench', 'load-worker.js');
+const BASELINE_SERVER = repoPath('dist', 'bench', 'baseline-server.js');
+const COLLECT_GARBAGE = repoPath('dist', 'bench', 'collect-garbage.js');
 
 /** Makes a Node process listen for an inspector on a free loopback port; no session, no cost until one connects. */
 export const INSPECT_FLAG = '--inspect=127.0.0.1:0';
@@ -128,8 +130,7 @@ export async function capture(
  */
 export async function readCpuSeconds(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name, which is in parentheses and may itself contain spaces: state is field 3.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = statFields(stat);
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`cannot read /proc/${pid}/stat`);

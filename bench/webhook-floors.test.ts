@@ -1,16 +1,12 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCA, issueServingCert } from '../common/pki.js';
-import { terminate } from '../test/harness/child-process.js';
-import { repoPath } from '../test/harness/repo.js';
 import { localWebhookConfiguration } from '../test/harness/webhook-configuration.js';
 import { postJson } from './https-client.js';
 import { admissionReview, typicalPod } from './pods.js';
+import { startBaselineServer, type BaselineServer } from './processes.js';
 import { FLOOR_LABEL, FLOORS, floorWebhookConfiguration, floorWebhookName } from './webhook-floors.js';
 
 describe('the floors of section 5', () => {
@@ -52,8 +48,7 @@ describe('the patch floor server (baseline-server --response FILE --echo-uid)', 
   };
   let dir: string;
   let caPem: string;
-  let origin: string;
-  let stop: () => Promise<void>;
+  let floor: BaselineServer;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'mesh-injector-floor-'));
@@ -63,32 +58,21 @@ describe('the patch floor server (baseline-server --response FILE --echo-uid)', 
     await writeFile(join(dir, 'tls.crt'), serving.cert);
     await writeFile(join(dir, 'tls.key'), serving.key, { mode: 0o600 });
     await writeFile(join(dir, 'answer.json'), JSON.stringify(answer));
-    const child = spawn(
-      process.execPath,
-      [
-        repoPath('dist', 'bench', 'baseline-server.js'),
-        join(dir, 'tls.crt'),
-        join(dir, 'tls.key'),
-        '--response',
-        join(dir, 'answer.json'),
-        '--echo-uid',
-      ],
-      { stdio: ['ignore', 'pipe', 'inherit'] },
-    );
-    stop = () => terminate(child, 5_000);
-    const [line] = (await once(createInterface({ input: child.stdout! }), 'line')) as [string];
-    origin = `https://127.0.0.1:${(JSON.parse(line) as { port: number }).port}`;
+    floor = await startBaselineServer(join(dir, 'tls.crt'), join(dir, 'tls.key'), {
+      responseFile: join(dir, 'answer.json'),
+      echoUid: true,
+    });
   });
 
   afterAll(async () => {
-    await stop?.();
+    await floor?.stop();
     await rm(dir, { recursive: true, force: true });
   });
 
   it("answers each review with the recorded answer and the review's own uid, as the apiserver requires", async () => {
     for (const uid of ['6d1c1a8e-0000-4c8e-9a2e-3f0b8f2b7a11', 'another "quoted" uid']) {
       const { status, text } = await postJson(
-        `${origin}/inject`,
+        `${floor.origin}/inject`,
         caPem,
         JSON.stringify(admissionReview(typicalPod(), uid)),
       );

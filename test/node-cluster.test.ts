@@ -3,12 +3,11 @@ import { IMAGES, ensureImages } from './harness/images.js';
 import { describeProcess, leftovers, sharedEntries } from './harness/leftovers.js';
 import {
   type NodeCluster,
-  descendants,
-  isRunning,
   nodeClusterRequirements,
   pidsWithArgument,
   startNodeCluster,
 } from './harness/node-cluster.js';
+import { descendants, isRunning } from './harness/proc.js';
 import { missingRequirements } from './harness/requirements.js';
 
 const missing = missingRequirements(nodeClusterRequirements(), 'node cluster');

@@ -9,7 +9,8 @@ import { dirname } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { controlPlaneRequirements } from './harness/control-plane.js';
 import { describeProcess, leftovers, sharedEntries } from './harness/leftovers.js';
-import { descendants, isRunning, nodeClusterRequirements } from './harness/node-cluster.js';
+import { nodeClusterRequirements } from './harness/node-cluster.js';
+import { descendants, isRunning } from './harness/proc.js';
 import { REPO_ROOT } from './harness/repo.js';
 import { missingRequirements } from './harness/requirements.js';
 

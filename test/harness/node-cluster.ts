@@ -10,7 +10,7 @@
  * the kubelet changed, and the directory. It also runs on SIGINT and SIGTERM, and on a failed start.
  */
 import { generateKeyPairSync } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -50,6 +50,7 @@ import {
 } from './node-config.js';
 import { type ContainerdRoot, takeContainerdRoot } from './containerd-root.js';
 import { type NodeNetwork, createNodeNetwork } from './node-network.js';
+import { descendants, isRunning } from './proc.js';
 import { hasCommand, inCI, isRoot } from './requirements.js';
 import { onTerminationSignal } from './termination.js';
 import { SupervisedProcess } from './supervised-process.js';
@@ -563,43 +564,6 @@ async function killShims(paths: NodePaths): Promise<void> {
 }
 
 const KILLED_EXIT_TIMEOUT_MS = 10_000;
-
-/**
- * Whether a process still runs: it exists and is not a zombie. A zombie has exited; it waits only for its parent to
- * reap it, and an orphan's parent is init, which here (the sandbox's own PID 1) may take seconds to do so.
- */
-export function isRunning(pid: number): boolean {
-  let stat: string;
-  try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  } catch {
-    return false;
-  }
-  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] !== 'Z';
-}
-
-/** The processes started from any of `pids` (children, grandchildren...), read from /proc. */
-export async function descendants(pids: number[]): Promise<number[]> {
-  const parentOf = new Map<number, number>();
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const stat = await readFile(`/proc/${entry}/stat`, 'utf8').catch(() => '');
-    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    if (Number.isInteger(ppid)) parentOf.set(Number(entry), ppid);
-  }
-  const found = new Set<number>();
-  let added = true;
-  while (added) {
-    added = false;
-    for (const [pid, ppid] of parentOf) {
-      if (!found.has(pid) && (pids.includes(ppid) || found.has(ppid))) {
-        found.add(pid);
-        added = true;
-      }
-    }
-  }
-  return [...found];
-}
 
 /** The processes whose command line holds `argument`, e.g. a path inside a cluster's directory. */
 export async function pidsWithArgument(argument: string): Promise<number[]> {
