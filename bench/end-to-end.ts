@@ -25,6 +25,7 @@ import { getText, postJson } from './https-client.js';
 import { histogramDelta, histogramQuantile, readHistograms, type Histogram } from './prometheus.js';
 import { admissionReview, typicalPod } from './pods.js';
 import { startBaselineServer, type BaselineServer } from './processes.js';
+import { serverRuntime } from './server-runtime.js';
 import { latestObservation } from './server-observation.js';
 import { formatNumber, formatRatio, type Report } from './report.js';
 import { millisecondsSince, percentile, ratio } from './stats.js';
@@ -87,6 +88,7 @@ export async function benchEndToEnd(report: Report, creates: number): Promise<vo
     webhook = await startWebhookProcess({
       kubeconfigPath: controlPlane.kubeconfigPath,
       nodeFlags: [`--import=${pathToFileURL(SERVER_OBSERVER).href}`],
+      env: serverRuntime().env,
     });
     const core = controlPlane.kubeConfig.makeApiClient(CoreV1Api);
     const injectorConfiguration = localWebhookConfiguration({ url: webhook.url, caPem: webhook.ca.cert });
@@ -104,11 +106,10 @@ export async function benchEndToEnd(report: Report, creates: number): Promise<vo
     await writeFile(answerFile, await injectorAnswer(core, webhook, floorNamespace('patch')));
     const origins = {} as Record<Floor, string>;
     for (const floor of FLOORS) {
-      const server = await startBaselineServer(
-        webhook.certPath,
-        webhook.keyPath,
-        floor === 'patch' ? { responseFile: answerFile, echoUid: true } : {},
-      );
+      const server = await startBaselineServer(webhook.certPath, webhook.keyPath, {
+        ...(floor === 'patch' ? { responseFile: answerFile, echoUid: true } : {}),
+        env: serverRuntime().env,
+      });
       floors.push(server);
       origins[floor] = server.origin;
     }

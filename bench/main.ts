@@ -23,6 +23,7 @@ import { benchInitProgram } from './init-program.js';
 import { benchMicro } from './micro.js';
 import { benchTlsHandshakes } from './tls-handshakes.js';
 import { Report } from './report.js';
+import { serverRuntime } from './server-runtime.js';
 import { benchWebhookThroughput } from './webhook-throughput.js';
 
 const RESULTS_PATH = repoPath('bench', 'results.json');
@@ -68,6 +69,8 @@ async function section(number: string, run: () => Promise<void>): Promise<void> 
   }
 }
 
+report.details.allocator = serverRuntime().description;
+console.log(`allocator of every server started: ${serverRuntime().description}`);
 console.log(
   `mesh-injector bench: ${settings.rounds} runs of ${settings.durationSeconds} s per server and load cell, ` +
     `${settings.memoryRequests} requests for ` +

@@ -3,7 +3,8 @@
  * forced through the process's inspector, so it measures what is live rather than where the collector happens to be
  * in its cycle (without it, readings of the same process swing by 40 MiB). Readings are VmRSS from /proc and, for
  * the webhook, V8's heap from its own /metrics, so a growing RSS can be told apart from a growing JavaScript heap.
- * The same readings of the bare baseline server under the same load say what Node and TLS grow on their own.
+ * The same readings of the bare baseline server under the same load say what Node and TLS grow on their own. Both
+ * run on the malloc the webhook image preloads (server-runtime.ts).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { getText } from './https-client.js';
@@ -123,9 +124,18 @@ export async function measureMemory(probe: MemoryProbe): Promise<MemoryRun> {
   return { cold: probe.cold!, warm: probe.warm!, trail };
 }
 
-/** Prints both runs, checks the webhook's RSS growth (over 10% fails the bench run) and adds the table. */
-export function reportMemory(report: Report, injector: MemoryRun, baseline: MemoryRun | undefined): void {
+/**
+ * Prints both runs, checks the webhook's RSS growth (over 10% fails the bench run) and adds the table. `allocator`
+ * says which malloc both processes ran on (server-runtime.ts): it moves RSS by tens of MiB.
+ */
+export function reportMemory(
+  report: Report,
+  injector: MemoryRun,
+  baseline: MemoryRun | undefined,
+  allocator: string,
+): void {
   report.section(SECTION);
+  report.note(`allocator: ${allocator}`);
   const runs = [['webhook', injector] as const, ...(baseline ? [['baseline', baseline] as const] : [])];
   for (const [who, run] of runs) {
     const after = run.trail.at(-1)!;

@@ -30,12 +30,14 @@ export interface BaselineOptions {
   responseFile?: string;
   /** With responseFile: put each review's uid in that answer, as a real kube-apiserver requires. */
   echoUid?: boolean;
+  /** Extra environment (serverRuntime's allocator). */
+  env?: Record<string, string>;
 }
 
 export async function startBaselineServer(
   certPath: string,
   keyPath: string,
-  { inspect = false, responseFile, echoUid = false }: BaselineOptions = {},
+  { inspect = false, responseFile, echoUid = false, env }: BaselineOptions = {},
 ): Promise<BaselineServer> {
   const child = spawn(
     process.execPath,
@@ -47,7 +49,7 @@ export async function startBaselineServer(
       ...(responseFile ? ['--response', responseFile] : []),
       ...(responseFile && echoUid ? ['--echo-uid'] : []),
     ],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } },
   );
   let stderr = '';
   // Kept for the error message if it fails to start; it writes nothing else but the inspector's notices.

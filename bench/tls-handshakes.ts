@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { createCA, issueServingCert, type KeyType } from '../common/pki.js';
 import { readCpuSeconds, startBaselineServer, type BaselineServer } from './processes.js';
+import { serverRuntime } from './server-runtime.js';
 import { formatNumber, formatRatio, type Report } from './report.js';
 import { median, ratio } from './stats.js';
 
@@ -39,7 +40,7 @@ export async function benchTlsHandshakes(report: Report, handshakes: number): Pr
       const keyPath = join(dir, `${keyType}.key`);
       await writeFile(certPath, serving.cert);
       await writeFile(keyPath, serving.key, { mode: 0o600 });
-      const server = await startBaselineServer(certPath, keyPath);
+      const server = await startBaselineServer(certPath, keyPath, { env: serverRuntime().env });
       servers.push({ keyType, caPem: ca.cert, server, handshakeMs: [], cpuSeconds: 0 });
     }
     const perRound = Math.max(1, Math.ceil(handshakes / ROUNDS));

@@ -28,6 +28,7 @@ import {
 } from './processes.js';
 import { formatNumber, formatRatio, type Report } from './report.js';
 import { MemoryProbe, measureMemory, reportMemory, type MemorySettings } from './memory.js';
+import { serverRuntime } from './server-runtime.js';
 import { median, ratio } from './stats.js';
 
 export interface ThroughputSettings extends MemorySettings {
@@ -68,11 +69,12 @@ export async function benchWebhookThroughput(report: Report, settings: Throughpu
   const answersDir = await mkdtemp(join(tmpdir(), 'mesh-injector-bench-'));
   try {
     // The inspector lets the memory check force a garbage collection before each reading.
-    const typicalWebhook = await startWebhookProcess({ nodeFlags: [INSPECT_FLAG] });
+    const { env } = serverRuntime();
+    const typicalWebhook = await startWebhookProcess({ nodeFlags: [INSPECT_FLAG], env });
     started.push(typicalWebhook);
     const webhookInspector = inspectorUrlIn(typicalWebhook.logs().join('\n'));
     if (!webhookInspector) throw new Error('the webhook process printed no inspector URL');
-    const bare = await startBaselineServer(typicalWebhook.certPath, typicalWebhook.keyPath);
+    const bare = await startBaselineServer(typicalWebhook.certPath, typicalWebhook.keyPath, { env });
     started.push(bare);
     const answers = await checkAnswers(typicalWebhook, bare);
     const memory = new MemoryProbe(
@@ -90,13 +92,14 @@ export async function benchWebhookThroughput(report: Report, settings: Throughpu
     for (const pod of POD_KINDS) {
       let webhook: WebhookProcess = typicalWebhook;
       if (pod === 'large') {
-        webhook = await startWebhookProcess();
+        webhook = await startWebhookProcess({ env });
         started.push(webhook);
       }
       const answerFile = join(answersDir, `${pod}.json`);
       await writeFile(answerFile, answers[pod].injectorText);
       const floor = await startBaselineServer(typicalWebhook.certPath, typicalWebhook.keyPath, {
         responseFile: answerFile,
+        env,
       });
       started.push(floor);
       await checkFloor(floor, typicalWebhook.ca.cert, pod, answers[pod].injectorText);
@@ -154,6 +157,7 @@ export async function benchWebhookThroughput(report: Report, settings: Throughpu
     // The control: a fresh bare baseline server given the same number of requests.
     const memoryBaseline = await startBaselineServer(typicalWebhook.certPath, typicalWebhook.keyPath, {
       inspect: true,
+      env,
     });
     started.push(memoryBaseline);
     const baselineMemory = await measureMemory(
@@ -166,7 +170,7 @@ export async function benchWebhookThroughput(report: Report, settings: Throughpu
         settings,
       ),
     );
-    reportMemory(report, injectorMemory, baselineMemory);
+    reportMemory(report, injectorMemory, baselineMemory, serverRuntime().description);
   } finally {
     for (const process of started.reverse()) await process.stop();
     await rm(answersDir, { recursive: true, force: true });

@@ -36,6 +36,8 @@ if [ "$scope" = all ]; then
     packages+=(containernetworking-plugins)
   command -v conntrack >/dev/null || packages+=(conntrack)
   command -v nsenter >/dev/null && command -v setpriv >/dev/null || packages+=(util-linux)
+  # `npm run bench` runs its servers on the allocator the webhook image preloads (bench/server-runtime.ts).
+  /sbin/ldconfig -p | grep -q 'libjemalloc\.so\.2 ' || packages+=(libjemalloc2)
 fi
 
 if [ ${#packages[@]} -eq 0 ]; then

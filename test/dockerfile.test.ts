@@ -13,6 +13,7 @@ import {
   isIgnored,
   parseCopy,
   parseDockerfile,
+  stageEnv,
   type Copy,
   type Dockerfile,
   type Stage,
@@ -27,6 +28,8 @@ interface PackageJson {
 
 /** Files the official node image provides outside the build stage's WORKDIR. */
 const NODE_IMAGE_FILES = ['/usr/local/bin/node'];
+/** Files the build stage installs outside its WORKDIR, for the webhook image. */
+const JEMALLOC = '/usr/local/lib/libjemalloc.so.2';
 
 let dockerfile: Dockerfile;
 let dockerignore: string;
@@ -159,7 +162,7 @@ describe('the Dockerfile', () => {
     for (const source of fromBuild.flatMap((copy) => copy.sources)) {
       const inApp = posix.relative(buildDir, source);
       if (inApp.startsWith('..')) {
-        expect(NODE_IMAGE_FILES, `${source} comes from the node image`).toContain(source);
+        expect([...NODE_IMAGE_FILES, JEMALLOC], `${source} comes from the node image`).toContain(source);
       } else {
         expect(existsSync(repoPath(inApp)), `${source} (${inApp} after npm run build)`).toBe(true);
       }
@@ -176,6 +179,17 @@ describe('the Dockerfile', () => {
     expect(rest).toEqual([]);
     expect(posix.relative(workdir(webhook), script as string)).toBe(pkg.bin['mesh-injector']);
     expect(execForm(last(webhook, 'CMD'))).toEqual(['serve']);
+  });
+
+  it("runs the webhook's node on jemalloc, installed from Debian in the build stage", () => {
+    const runs = args(stage('build'), 'RUN').join(' ');
+    expect(runs).toContain('apt-get install -y --no-install-recommends libjemalloc2');
+    // Debian's path has the architecture in it; the copy's does not.
+    expect(runs).toContain(`cp "$(dpkg -L libjemalloc2 | grep '/libjemalloc\\.so\\.2$')" ${JEMALLOC}`);
+    const webhook = stage('webhook');
+    expect(copies(webhook)).toContainEqual({ from: 'build', sources: [JEMALLOC], destination: JEMALLOC });
+    expect(stageEnv(webhook).get('LD_PRELOAD')).toBe(JEMALLOC);
+    expect(stageEnv(stage('init')).has('LD_PRELOAD')).toBe(false);
   });
 
   it('starts the init image with the mesh-iptables bin, on PATH where the sidecar template calls it', () => {

@@ -49,7 +49,7 @@ const IMAGE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 interface OciImage {
   /** The index's org.opencontainers.image.ref.name. */
   refName: string | undefined;
-  config: { User?: string; Entrypoint?: string[]; Cmd?: string[]; WorkingDir?: string };
+  config: { User?: string; Entrypoint?: string[]; Cmd?: string[]; WorkingDir?: string; Env?: string[] };
 }
 
 function tarEntries(archive: string): string[] {
@@ -239,6 +239,41 @@ describe.skipIf(missing.length > 0)('the local images', () => {
       );
       expect(result.exitCode, result.stderr).toBe(0);
       expect(result.stdout).toContain('serve');
+    });
+
+    it('runs its Node on the jemalloc it preloads (ld.so skips a preload it cannot load, with only a warning)', async () => {
+      const { config } = readOciArchive(archiveOf(IMAGES.webhook));
+      const imageEnv = Object.fromEntries(
+        (config.Env ?? []).map((entry) => [
+          entry.slice(0, entry.indexOf('=')),
+          entry.slice(entry.indexOf('=') + 1),
+        ]),
+      );
+      expect(imageEnv.LD_PRELOAD).toMatch(/\/libjemalloc\.so\.2$/);
+      // The host's chroot must not see the image's LD_PRELOAD: a Node inside the image starts another with it, as
+      // a container runtime would, and prints what that one loaded.
+      const spawnWithImageEnv = [
+        "const { spawnSync } = require('node:child_process');",
+        'const env = JSON.parse(process.argv[1]);',
+        "const child = spawnSync(process.execPath, ['-p', process.argv[2]], { env, encoding: 'utf8' });",
+        'process.stdout.write(child.stdout); process.stderr.write(child.stderr); process.exitCode = child.status ?? 1;',
+      ].join('\n');
+      const result = await execa(
+        'chroot',
+        [
+          '--userspec=65532:65532',
+          mounted.root,
+          '/nodejs/bin/node',
+          '-e',
+          spawnWithImageEnv,
+          JSON.stringify(imageEnv),
+          "process.report.getReport().sharedObjects.join('\\n')",
+        ],
+        { env: { PATH: IMAGE_PATH }, extendEnv: false, reject: false },
+      );
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect(result.stderr).toBe('');
+      expect(result.stdout.split('\n')).toContain(imageEnv.LD_PRELOAD);
     });
   });
 

@@ -108,6 +108,24 @@ export function execForm(instruction: Instruction): string[] {
   return parsed;
 }
 
+/**
+ * The environment a stage's ENV instructions set, later ones winning. Only the `KEY=value` form, with values that
+ * need no quoting: anything else is refused rather than misread.
+ */
+export function stageEnv(stage: Stage): Map<string, string> {
+  const env = new Map<string, string>();
+  for (const instruction of stage.instructions.filter((i) => i.keyword === 'ENV')) {
+    for (const word of instruction.args.split(/\s+/)) {
+      const match = /^([A-Za-z_][A-Za-z0-9_]*)=([^"'\\$\s]*)$/.exec(word);
+      if (!match) {
+        throw new DockerfileError(`line ${instruction.line}: expected ENV KEY=value (unquoted), got ${word}`);
+      }
+      env.set(match[1] as string, match[2] as string);
+    }
+  }
+  return env;
+}
+
 export interface Copy {
   /** The `--from` stage or image; undefined for the build context. */
   from: string | undefined;
