@@ -10,7 +10,7 @@ import { posix } from 'node:path';
 import { parseDockerfile, stageEnv } from '../test/harness/dockerfile.js';
 import { repoPath } from '../test/harness/repo.js';
 
-export const WEBHOOK_STAGE = 'webhook';
+const WEBHOOK_STAGE = 'webhook';
 
 export interface ServerRuntime {
   /** Environment for every server process the bench starts (empty on glibc's malloc). */
@@ -56,7 +56,7 @@ function findServerRuntime(): ServerRuntime {
       env: {},
       description:
         `glibc's malloc: the webhook image preloads ${fileName}, which this host lacks ` +
-        "(Debian: apt-get install libjemalloc2), so the memory figures are not the image's",
+        "(sudo scripts/install-prerequisites.sh installs it), so the memory figures are not the image's",
     };
   }
   return {
