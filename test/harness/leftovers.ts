@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { execa } from 'execa';
 import { mountsUnder, pidsWithArgument } from './node-cluster.js';
-import { statFields } from './proc.js';
+import { statFields, statName } from './proc.js';
 
 /** The places outside the cluster's directory where the node's parts write, by their fixed paths. */
 const SHARED_PLACES = ['/var/log/pods', '/var/log/containers', '/var/lib/cni/results', '/run/containerd/s'];
@@ -51,9 +51,8 @@ export async function sharedEntries(): Promise<Set<string>> {
 /** A process as the failure of a leftovers check shows it: pid, name, state (Z for a zombie), parent, command line. */
 export async function describeProcess(pid: number): Promise<string> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-  const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
   const [state = '?', parent = '?'] = statFields(stat);
-  return `${pid} ${name} (${state}, parent ${parent}) ${await commandLine(pid)}`.trim();
+  return `${pid} ${statName(stat)} (${state}, parent ${parent}) ${await commandLine(pid)}`.trim();
 }
 
 async function commandLine(pid: number): Promise<string> {

@@ -10,6 +10,11 @@ export function statFields(stat: string): string[] {
   return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
 }
 
+/** The command name of a `/proc/<pid>/stat` line (field 2, in parentheses). */
+export function statName(stat: string): string {
+  return stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+}
+
 /**
  * Whether a process still runs: it exists and is not a zombie. A zombie has exited; it waits only for its parent to
  * reap it, and an orphan's parent is init, which here (the sandbox's own PID 1) may take seconds to do so.
